@@ -1,0 +1,105 @@
+"""From the public attack arguments to a run of the shared descent loop.
+
+Validation, the objective closure and the model's eval mode live here once, so each
+public attack is a few lines that choose a norm, a step rule and a budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from attacks._checks import (
+    check_bounds,
+    check_inputs,
+    check_logits,
+    check_loss_output,
+    check_non_negative,
+    check_positive_int,
+    parse_option,
+    resolve_loss,
+)
+from attacks.descent import Evaluate, Feasible, StepRule, descend, eval_mode
+from attacks.norms import GEOMETRIES, Norm
+
+
+def make_evaluate(model: nn.Module, loss: object, targeted: bool) -> Evaluate:
+    """The objective the loop maximises: the loss, or its negation for a targeted attack."""
+    loss_fn = resolve_loss(loss)
+    sign = -1.0 if targeted else 1.0
+    checked = False
+
+    def evaluate(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal checked
+        logits = model(x)
+        if not checked:  # the first call sees the whole batch; later ones see subsets
+            check_logits(logits, y)
+        value = loss_fn(logits, y)
+        if not checked:
+            check_loss_output(value, x.shape[0], loss_fn)
+            checked = True
+        return sign * value, logits
+
+    return evaluate
+
+
+def gradient_attack(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str | Norm,
+    steps: int,
+    make_rule: Callable[[Feasible], StepRule],
+    random_start: bool,
+    restarts: int,
+    targeted: bool,
+    loss: object,
+    bounds: tuple[float, float],
+    eot_samples: int,
+    early_stop: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Validate the arguments, then run ``descend`` with the model in eval mode.
+
+    Args and shapes as in :func:`attacks.pgd`; ``make_rule`` builds the step rule for a
+    feasible set (called once per restart). Returns the adversarial batch, x's shape,
+    dtype and device, detached.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    eps = check_non_negative("eps", eps)
+    geometry = GEOMETRIES[parse_option(Norm, norm, "norm")]
+    steps = check_positive_int("steps", steps)
+    restarts = check_positive_int("restarts", restarts)
+    eot_samples = check_positive_int("eot_samples", eot_samples)
+    bounds = check_bounds(bounds)
+    check_inputs(x, y, bounds)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
+    evaluate = make_evaluate(model, loss, targeted)
+    feasible = Feasible(geometry, eps, bounds)
+
+    # The caller may sit in no_grad or inference mode (an evaluation loop); the attack
+    # still needs input gradients, and an inference tensor cannot enter autograd.
+    with torch.inference_mode(False), torch.enable_grad(), eval_mode(model):
+        x_work = x.detach().clone()
+        y_work = y.detach().clone().long()
+        x_adv = descend(
+            evaluate,
+            x_work,
+            y_work,
+            feasible=feasible,
+            make_rule=lambda: make_rule(feasible),
+            steps=steps,
+            random_start=random_start,
+            restarts=restarts,
+            targeted=targeted,
+            eot_samples=eot_samples,
+            early_stop=early_stop,
+            generator=generator,
+        )
+    return x_adv.detach()

@@ -1,0 +1,266 @@
+"""The one optimisation loop behind every gradient attack (fgsm, pgd, and later apgd).
+
+The loop owns what all of them share: the random start, the restarts, expectation
+over transformation (EOT), the per-sample best iterate, early stopping and the
+bookkeeping of which samples are still being attacked. What differs between
+attacks is passed in: the geometry of the norm (random start, ascent direction,
+projection) and a step rule that turns a gradient into the next iterate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from attacks.norms import Geometry
+
+# evaluate(x (B, ...), y (B,)) -> (objective to maximise (B,), logits (B, K))
+Evaluate = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class StepRule(Protocol):
+    """Turns the gradient at the current iterate into the next one.
+
+    A rule may hold per-sample state (momentum, adaptive step sizes); ``keep`` drops
+    the rows of samples that leave the active set so the state stays aligned.
+    """
+
+    def step(self, x_k: Tensor, x_nat: Tensor, grad: Tensor, objective: Tensor) -> Tensor:
+        """The next iterate (B, ...) inside the feasible set."""
+        ...
+
+    def keep(self, mask: Tensor) -> None:
+        """Keep only the samples where ``mask`` (B,) is True."""
+        ...
+
+
+@dataclass(frozen=True)
+class Feasible:
+    """The feasible set: the eps-ball around x_nat, intersected with the input bounds."""
+
+    geometry: Geometry
+    eps: float
+    bounds: tuple[float, float]
+
+    def __call__(self, x_nat: Tensor, delta: Tensor) -> Tensor:
+        """x_nat + delta projected onto the ball, then clipped to the bounds, (B, ...)."""
+        # Clipping after projecting keeps the ball: each coordinate moves towards x_nat.
+        return (x_nat + self.geometry.project(delta, self.eps)).clamp(*self.bounds)
+
+
+@dataclass
+class FixedStep:
+    """Projected gradient ascent with a constant step size (PGD, and FGSM as one step)."""
+
+    feasible: Feasible
+    step_size: float
+
+    def step(self, x_k: Tensor, x_nat: Tensor, grad: Tensor, objective: Tensor) -> Tensor:
+        direction = self.feasible.geometry.ascent_direction(grad)
+        return self.feasible(x_nat, (x_k - x_nat) + self.step_size * direction)
+
+    def keep(self, mask: Tensor) -> None:
+        pass  # stateless
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run the model in eval mode; restore each submodule's own training flag on exit.
+
+    Restoring per module (not ``model.train(was_training)``) matters for wrappers such
+    as MC dropout that keep some layers in train mode on purpose.
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+@dataclass
+class _Best:
+    """Per-sample best iterate: the first that fools, else the highest objective."""
+
+    x: Tensor
+    objective: Tensor
+    fooled: Tensor
+
+    @classmethod
+    def empty(cls, x: Tensor) -> _Best:
+        batch = x.shape[0]
+        return cls(
+            x=x.clone(),
+            objective=torch.full((batch,), float("-inf"), dtype=torch.float64, device=x.device),
+            fooled=torch.zeros(batch, dtype=torch.bool, device=x.device),
+        )
+
+    def update(self, idx: Tensor, x_k: Tensor, objective: Tensor, fooled: Tensor) -> None:
+        """Offer iterate x_k for the samples ``idx`` (rows of x_k)."""
+        was_fooled = self.fooled[idx]
+        objective = objective.detach().to(torch.float64)
+        better = ~was_fooled & (fooled | (objective > self.objective[idx]))
+        chosen = idx[better]
+        self.x[chosen] = x_k[better].detach()
+        self.objective[chosen] = objective[better]
+        self.fooled[chosen] = fooled[better]
+
+
+def _probe(
+    evaluate: Evaluate, x_k: Tensor, y: Tensor, eot_samples: int, with_grad: bool
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Objective (B,), its input gradient (None unless ``with_grad``) and scores (B, K).
+
+    The argmax of the scores is the prediction: the logits for one pass; with EOT the
+    averaged probabilities, while the objective and gradient are averaged over
+    ``eot_samples`` passes. Each pass is differentiated on its own so only one graph is
+    alive at a time.
+    """
+    if eot_samples == 1:  # the common case: no averaging, no copies
+        return _probe_once(evaluate, x_k, y, with_grad)
+    passes = [_probe_once(evaluate, x_k, y, with_grad) for _ in range(eot_samples)]
+    objective = torch.stack([p[0] for p in passes]).mean(dim=0)
+    grad = torch.stack([p[1] for p in passes]).mean(dim=0) if with_grad else None
+    probs = torch.stack([p[2].float().softmax(dim=1) for p in passes]).mean(dim=0)
+    return objective, grad, probs
+
+
+def _probe_once(
+    evaluate: Evaluate, x_k: Tensor, y: Tensor, with_grad: bool
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """One forward pass: objective (B,), input gradient or None, logits (B, K), detached."""
+    if not with_grad:
+        # No graph for the parameters either: this pass only scores an iterate.
+        with torch.no_grad():
+            objective, logits = evaluate(x_k, y)
+        return objective, None, logits
+    x_in = x_k.detach().requires_grad_(True)
+    objective, logits = evaluate(x_in, y)
+    (grad,) = torch.autograd.grad(objective.sum(), x_in)
+    return objective.detach(), grad, logits.detach()
+
+
+@dataclass
+class _Active:
+    """The samples still under attack: their rows in the batch and their tensors."""
+
+    idx: Tensor  # (A,) rows of the full batch
+    x_nat: Tensor  # (A, ...) clean inputs
+    y: Tensor  # (A,) labels or targets
+    x_k: Tensor  # (A, ...) current iterate
+
+    def keep(self, mask: Tensor) -> None:
+        self.idx, self.x_nat, self.y, self.x_k = (
+            t[mask] for t in (self.idx, self.x_nat, self.y, self.x_k)
+        )
+
+
+def _attack_once(
+    evaluate: Evaluate,
+    active: _Active,
+    best: _Best,
+    rule: StepRule,
+    *,
+    steps: int,
+    targeted: bool,
+    eot_samples: int,
+    early_stop: bool,
+) -> None:
+    """One restart: ``steps`` gradient steps from active.x_k, offering each iterate to best."""
+
+    def offer(objective: Tensor, scores: Tensor) -> None:
+        prediction = scores.argmax(dim=1)
+        fooled = prediction == active.y if targeted else prediction != active.y
+        best.update(active.idx, active.x_k, objective, fooled)
+
+    for k in range(steps):
+        objective, grad, scores = _probe(
+            evaluate, active.x_k, active.y, eot_samples, with_grad=True
+        )
+        if k > 0:  # x_0 is the start, not an iterate taken after a step
+            offer(objective, scores)
+            still_open = ~best.fooled[active.idx]
+            if early_stop and not bool(still_open.all()):
+                active.keep(still_open)
+                rule.keep(still_open)
+                grad, objective = grad[still_open], objective[still_open]
+                if active.idx.numel() == 0:
+                    return
+        active.x_k = rule.step(active.x_k, active.x_nat, grad, objective).detach()
+
+    # A fooled sample keeps its first fooling iterate whatever comes after, so the
+    # final iterate needs scoring only where it can still win.
+    active.keep(~best.fooled[active.idx])
+    if active.idx.numel():
+        objective, _, scores = _probe(evaluate, active.x_k, active.y, eot_samples, with_grad=False)
+        offer(objective, scores)
+
+
+def descend(
+    evaluate: Evaluate,
+    x: Tensor,
+    y: Tensor,
+    *,
+    feasible: Feasible,
+    make_rule: Callable[[], StepRule],
+    steps: int,
+    random_start: bool,
+    restarts: int,
+    targeted: bool,
+    eot_samples: int,
+    early_stop: bool,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """Run the shared attack loop and return the per-sample best iterate.
+
+    Args:
+        evaluate: (x (B, ...), y (B,)) -> (objective to maximise (B,), logits (B, K)).
+            Called on subsets of the batch as samples leave the active set.
+        x: clean inputs (B, ...), already validated.
+        y: labels (B,), or target labels when ``targeted``.
+        feasible: the eps-ball and bounds every iterate must stay in.
+        make_rule: builds a fresh step rule for each restart.
+        steps: gradient steps per restart (>= 1).
+        random_start: start each restart uniformly inside the ball instead of at x.
+        restarts: independent runs; later ones only attack samples not yet fooled.
+        targeted: success means predicting y instead of avoiding it.
+        eot_samples: forward passes averaged per gradient (for stochastic models).
+        early_stop: stop updating a sample once an iterate fools the model.
+        generator: source of the random starts.
+
+    Returns:
+        (B, ...) tensor: per sample, the first iterate (taken after a step) that fools
+        the model, else the iterate with the highest objective.
+    """
+    best = _Best.empty(x)
+    all_idx = torch.arange(x.shape[0], device=x.device)
+    for restart in range(restarts):
+        idx = all_idx if restart == 0 else all_idx[~best.fooled]
+        if idx.numel() == 0:
+            break
+        x_nat = x[idx]
+        x_0 = x_nat
+        if random_start:
+            x_0 = feasible(x_nat, feasible.geometry.random_start(x_nat, feasible.eps, generator))
+        if steps == 1 and restarts == 1:
+            # A single candidate (FGSM): it is the answer, no need to score it.
+            objective, grad, _ = _probe(evaluate, x_0, y, eot_samples, with_grad=True)
+            return make_rule().step(x_0, x_nat, grad, objective).detach()
+        active = _Active(idx=idx, x_nat=x_nat, y=y[idx], x_k=x_0)
+        _attack_once(
+            evaluate,
+            active,
+            best,
+            make_rule(),
+            steps=steps,
+            targeted=targeted,
+            eot_samples=eot_samples,
+            early_stop=early_stop,
+        )
+    return best.x

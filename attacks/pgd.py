@@ -1,0 +1,77 @@
+"""Projected gradient descent (Madry et al. 2018) under the linf or l2 norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from attacks._checks import check_non_negative
+from attacks._driver import gradient_attack
+from attacks.descent import FixedStep
+from attacks.losses import Loss, LossFn
+from attacks.norms import Norm
+
+
+def pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str | Norm = "linf",
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    restarts: int = 1,
+    targeted: bool = False,
+    loss: str | Loss | LossFn = "ce",
+    bounds: tuple[float, float] = (0.0, 1.0),
+    eot_samples: int = 1,
+    early_stop: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
+
+    Args:
+        model: returns logits (B, K); run in eval mode, its training flags restored after.
+        x: clean inputs (B, ...) in pixel space within ``bounds``.
+        y: true labels (B,), or target labels when ``targeted``.
+        eps: radius of the threat model's ball (e.g. 8/255 for linf on CIFAR).
+        norm: "linf" or "l2".
+        steps: gradient steps per restart.
+        step_size: defaults to 2.5 * eps / steps.
+        random_start: start uniformly inside the ball rather than at x.
+        restarts: independent runs; each later one attacks only samples not yet fooled.
+        targeted: drive the prediction to y instead of away from it.
+        loss: "ce", "margin" (CW margin on logits), "dlr", or (logits, y) -> (B,) to maximise.
+        bounds: valid input range (low, high).
+        eot_samples: forward passes averaged per gradient, for stochastic models.
+        early_stop: stop updating samples once fooled. The result is the same (the first
+            fooling iterate is kept either way); only the compute is saved.
+        generator: source of the random start, for reproducible attacks.
+
+    Returns:
+        (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
+        that fools the model, else the one with the highest loss.
+    """
+    eps = check_non_negative("eps", eps)
+    if step_size is None:
+        step_size = 2.5 * eps / steps if isinstance(steps, int) and steps > 0 else 0.0
+    step_size = check_non_negative("step_size", step_size)
+    return gradient_attack(
+        model,
+        x,
+        y,
+        eps,
+        norm=norm,
+        steps=steps,
+        make_rule=lambda feasible: FixedStep(feasible, step_size),
+        random_start=random_start,
+        restarts=restarts,
+        targeted=targeted,
+        loss=loss,
+        bounds=bounds,
+        eot_samples=eot_samples,
+        early_stop=early_stop,
+        generator=generator,
+    )

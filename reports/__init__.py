@@ -1,0 +1,1 @@
+"""Reports: read a run's results store and draw figures; never runs a model."""

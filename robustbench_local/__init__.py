@@ -1,0 +1,1 @@
+"""robustbench-local: the local benchmark (registries, zoo, protocol, store, runner, CLI)."""

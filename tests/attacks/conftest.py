@@ -1,0 +1,45 @@
+"""Shared fixtures for the attack tests: the digits split and a small trained CNN."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from tests.attacks.models import DigitsCNN
+
+
+def _digits() -> tuple[torch.Tensor, torch.Tensor]:
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(data.target, dtype=torch.long)
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def digits_split() -> dict[str, torch.Tensor]:
+    """A fixed split of scikit-learn's digits: 1,437 train and 360 test images in [0, 1]."""
+    x, y = _digits()
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    train, test = order[:1437], order[1437:]
+    return {"x_train": x[train], "y_train": y[train], "x_test": x[test], "y_test": y[test]}
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_split: dict[str, torch.Tensor]) -> nn.Module:
+    """DigitsCNN trained for a few epochs (deterministic), returned in eval mode."""
+    torch.manual_seed(0)
+    model = DigitsCNN()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x, y = digits_split["x_train"], digits_split["y_train"]
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(15):
+        for batch in torch.randperm(len(x), generator=generator).split(64):
+            optimiser.zero_grad()
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
+            optimiser.step()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.grad = None
+    return model

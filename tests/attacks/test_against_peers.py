@@ -1,0 +1,87 @@
+"""Our attacks against torchattacks and foolbox on the same weights, eps, steps and step size.
+
+Ours keeps each sample's best iterate while the peers return their last one, so our robust
+accuracy must never be meaningfully higher (an attack weaker than a peer's is a bug).
+"""
+
+from __future__ import annotations
+
+import foolbox
+import pytest
+import torch
+import torchattacks
+
+from attacks import fgsm, pgd
+
+EPSILONS = [0.02, 0.05, 0.1, 0.15]
+STEPS = 10
+TOLERANCE = 0.01
+
+
+def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(dim=1) == y).float().mean())
+
+
+@pytest.mark.parametrize("eps", EPSILONS)
+def test_pgd_is_no_weaker_than_torchattacks_pgd(digits_model, digits_split, eps: float) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    step_size = 2.5 * eps / STEPS
+    torch.manual_seed(0)
+    peer = torchattacks.PGD(digits_model, eps=eps, alpha=step_size, steps=STEPS)
+    peer_accuracy = _accuracy(digits_model, peer(x, y), y)
+    ours = pgd(
+        digits_model,
+        x,
+        y,
+        eps,
+        steps=STEPS,
+        step_size=step_size,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert _accuracy(digits_model, ours, y) <= peer_accuracy + TOLERANCE
+
+
+@pytest.mark.parametrize("eps", EPSILONS)
+def test_pgd_is_no_weaker_than_foolbox_linf_pgd(digits_model, digits_split, eps: float) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    step_size = 2.5 * eps / STEPS
+    fmodel = foolbox.PyTorchModel(digits_model, bounds=(0.0, 1.0))
+    attack = foolbox.attacks.LinfPGD(abs_stepsize=step_size, steps=STEPS, random_start=True)
+    torch.manual_seed(0)
+    _, clipped, success = attack(fmodel, x, y, epsilons=eps)
+    peer_accuracy = 1.0 - float(success.float().mean())
+    # foolbox's success flag and a re-evaluation of its output must agree.
+    assert _accuracy(digits_model, clipped, y) == pytest.approx(peer_accuracy)
+    ours = pgd(
+        digits_model,
+        x,
+        y,
+        eps,
+        steps=STEPS,
+        step_size=step_size,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert _accuracy(digits_model, ours, y) <= peer_accuracy + TOLERANCE
+
+
+@pytest.mark.parametrize("eps", EPSILONS)
+def test_fgsm_agrees_with_torchattacks_fgsm(digits_model, digits_split, eps: float) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    theirs = torchattacks.FGSM(digits_model, eps=eps)(x, y)
+    ours = fgsm(digits_model, x, y, eps)
+    # torchattacks averages the loss over the batch and we sum it, which can only flip a
+    # sign where a gradient coordinate is exactly zero in one and not the other.
+    mismatch = (ours - theirs).abs() > 1e-6
+    assert float(mismatch.float().mean()) < 1e-3
+    assert _accuracy(digits_model, ours, y) == pytest.approx(
+        _accuracy(digits_model, theirs, y), abs=1.0 / len(y)
+    )
+
+
+def test_fgsm_agrees_with_foolbox_fgsm(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    fmodel = foolbox.PyTorchModel(digits_model, bounds=(0.0, 1.0))
+    _, theirs, _ = foolbox.attacks.FGSM()(fmodel, x, y, epsilons=0.1)
+    ours = fgsm(digits_model, x, y, 0.1)
+    assert float(((ours - theirs).abs() > 1e-6).float().mean()) < 1e-3

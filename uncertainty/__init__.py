@@ -1,0 +1,1 @@
+"""Uncertainty heads (deep ensembles, MC dropout) and metrics."""

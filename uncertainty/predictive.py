@@ -1,0 +1,53 @@
+"""The predictive distribution of a model, whatever kind of model it is."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def log_mean_prob(log_probs: Tensor) -> Tensor:
+    """Log of the mean probability over samples, computed stably in log space.
+
+    Args:
+        log_probs: (S, B, K) log-probabilities (log_softmax of each sample's logits).
+
+    Returns:
+        (B, K) `log(mean_s exp(log_probs[s]))`: normalised log-probabilities, hence valid logits.
+    """
+    if log_probs.ndim != 3:
+        raise ValueError(f"log_probs must have shape (S, B, K); got shape {tuple(log_probs.shape)}")
+    # logsumexp - log S never forms exp(log p) for tiny p, so a member that is sure of a class
+    # does not underflow the mean to log(0) = -inf.
+    return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
+
+
+def sample_probs(model: nn.Module, x: Tensor) -> Tensor:
+    """Probability samples of any model, so a runner can treat every model the same way.
+
+    Calls `model.sample_probs(x)` when the model has it (DeepEnsemble, MCDropout); otherwise
+    returns `softmax(model(x))` with a leading sample dim of 1, which `decompose` turns into
+    aleatoric = total and epistemic = 0.
+
+    Args:
+        model: a classifier returning (B, K) logits, or a wrapper with `sample_probs`.
+        x: (B, ...) inputs.
+
+    Returns:
+        (S, B, K) probabilities; S = 1 for a plain model.
+    """
+    method = getattr(model, "sample_probs", None)
+    if callable(method):
+        probs = method(x)
+        if not isinstance(probs, Tensor) or probs.ndim != 3:
+            shape = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
+            raise ValueError(f"model.sample_probs(x) must return an (S, B, K) tensor; got {shape}")
+        return probs
+    logits = model(x)
+    if not isinstance(logits, Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+        raise ValueError(f"model(x) must return (B, K) logits; got {shape}")
+    return F.softmax(logits, dim=-1)[None]

@@ -1,1 +1,5 @@
-"""Reports: read a run's results store and draw figures; never runs a model."""
+"""Reports: read a run's results store and write ``report.html``; never runs a model."""
+
+from reports.build import build_report
+
+__all__ = ["build_report"]

@@ -90,6 +90,7 @@ def bin_sums(confidence: Tensor, correct: Tensor, edges: Tensor) -> tuple[Tensor
     # right=True: a value equal to an edge starts the next bin ([lo, hi)), as numpy.histogram and
     # torchmetrics; the clamp then puts 1.0 in the last bin instead of an extra one (the
     # torchmetrics quirk, issue #3510).
+    confidence = confidence.contiguous()  # a column of a stored table may be strided
     index = torch.bucketize(confidence, edges.to(confidence.device), right=True) - 1
     index = index.clamp_(0, n_bins - 1)
     count = torch.bincount(index, minlength=n_bins)

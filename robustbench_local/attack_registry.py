@@ -1,0 +1,110 @@
+"""The attack registry: the attacks a benchmark config can name, with their parameters.
+
+Each entry wraps a function of the ``attacks`` package behind one calling convention,
+``run(model, x, y, eps, *, norm, generator, **params) -> x_adv``, and declares the
+parameters a config may set (with their defaults) and the norms it supports, so a
+config is checked completely before any work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from attacks import fgsm, pgd
+from robustbench_local.registry import Registry
+
+__all__ = ["ATTACKS", "AttackEntry", "attack_entry"]
+
+AttackFn = Callable[..., Tensor]
+
+
+@dataclass(frozen=True)
+class AttackEntry:
+    """How to run one registered attack.
+
+    Attributes:
+        run: (model, x (B, ...), y (B,), eps, *, norm, generator, **params) -> x_adv (B, ...).
+        params: the parameters a config may set, with their defaults (their types are the
+            accepted types; a default of None accepts a number).
+        norms: the threat models it supports.
+        description: one line for ``rbl list attacks``.
+    """
+
+    run: AttackFn
+    params: Mapping[str, Any] = field(default_factory=dict)
+    norms: frozenset[str] = frozenset({"linf", "l2"})
+    description: str = ""
+
+
+ATTACKS: Registry[AttackEntry] = Registry("attack")
+
+
+def _register(name: str, entry: AttackEntry) -> None:
+    frozen = AttackEntry(
+        entry.run, MappingProxyType(dict(entry.params)), entry.norms, entry.description
+    )
+    ATTACKS.register(name, frozen, description=entry.description)
+
+
+def attack_entry(name: str) -> AttackEntry:
+    """The registered attack ``name`` (unknown names get the closest suggestion)."""
+    return ATTACKS.get(name)
+
+
+def _fgsm(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str,
+    generator: torch.Generator | None,
+    loss: str,
+) -> Tensor:
+    return fgsm(model, x, y, eps, loss=loss)
+
+
+def _pgd(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str,
+    generator: torch.Generator | None,
+    **params: Any,
+) -> Tensor:
+    return pgd(model, x, y, eps, norm=norm, generator=generator, **params)
+
+
+_register(
+    "fgsm",
+    AttackEntry(
+        run=_fgsm,
+        params={"loss": "ce"},
+        norms=frozenset({"linf"}),
+        description="fast gradient sign method: one linf step of size eps",
+    ),
+)
+_register(
+    "pgd",
+    AttackEntry(
+        run=_pgd,
+        params={
+            "steps": 10,
+            "step_size": None,
+            "restarts": 1,
+            "loss": "ce",
+            "random_start": True,
+            "eot_samples": 1,
+            "early_stop": True,
+        },
+        description="projected gradient descent (Madry et al. 2018), linf or l2",
+    ),
+)

@@ -1,0 +1,102 @@
+"""From a config's [[models]] entry to a ready model: trained (or cached), wrapped, placed.
+
+A zoo entry is trained with its recipe (or loaded from the cache); ``ensemble = n``
+trains n members with consecutive seeds and wraps them in a DeepEnsemble;
+``mc_samples = T`` wraps the model in MC dropout. A user's model comes from its factory
+and checkpoint. With AMP the result runs under bfloat16 autocast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from robustbench_local.checkpoints import load_checkpoint
+from robustbench_local.config import ModelSpec, RunSettings
+from robustbench_local.devices import Autocast
+from robustbench_local.factory import build_user_model
+from robustbench_local.training import default_spec, load_or_train
+from uncertainty import DeepEnsemble, MCDropout
+
+__all__ = ["build_model", "member_seeds"]
+
+
+def member_seeds(spec: ModelSpec, run: RunSettings) -> list[int]:
+    """The training seeds of a model's members (one for a single model)."""
+    base = run.seed if spec.seed is None else spec.seed
+    return [base + i for i in range(spec.ensemble)]
+
+
+def _train_specs(spec: ModelSpec, run: RunSettings) -> list:
+    if spec.zoo is None:
+        raise ValueError(f"model {spec.name!r} is a user model (factory); it is not trained")
+    return [
+        default_spec(spec.zoo, run.dataset, spec.recipe, seed=seed, **dict(spec.train))
+        for seed in member_seeds(spec, run)
+    ]
+
+
+def prepare_model(
+    spec: ModelSpec,
+    run: RunSettings,
+    *,
+    device: torch.device,
+    cache_dir: Path | None,
+    retrain: bool,
+    progress: bool,
+    on_trained: Callable[[str, bool], None] | None = None,
+) -> None:
+    """Make sure every checkpoint the model needs is in the cache (training what is missing)."""
+    if spec.zoo is None:
+        return
+    for train_spec in _train_specs(spec, run):
+        _, _, cached = load_or_train(
+            train_spec, cache_dir=cache_dir, device=device, retrain=retrain, progress=progress
+        )
+        if on_trained is not None:
+            on_trained(spec.name, cached)
+        retrain = False  # --retrain retrains each checkpoint once, not again for reuse
+
+
+def build_model(
+    spec: ModelSpec,
+    run: RunSettings,
+    *,
+    device: torch.device,
+    cache_dir: Path | None,
+    amp: bool = False,
+    progress: bool = False,
+) -> nn.Module:
+    """The model a job evaluates, in eval mode on ``device``.
+
+    Args:
+        spec: the [[models]] entry.
+        run: the [run] settings (dataset, seed).
+        device: where to place it.
+        cache_dir: the checkpoint cache (None: RBL_CACHE_DIR or the default).
+        amp: run under bfloat16 autocast.
+        progress: show training progress bars.
+
+    Returns:
+        an nn.Module mapping (B, ...) to logits (B, K); a DeepEnsemble or MCDropout where
+        the entry asks for one (both also give ``sample_probs``).
+    """
+    if spec.factory is not None:
+        model = build_user_model(spec.factory, dict(spec.factory_kwargs))
+        load_checkpoint(model, spec.checkpoint)
+    else:
+        members = [
+            load_or_train(
+                s, cache_dir=cache_dir, device=device, progress=progress, data_root=run.data_root
+            )[0]
+            for s in _train_specs(spec, run)
+        ]
+        model = members[0] if len(members) == 1 else DeepEnsemble(members)
+    if spec.mc_samples is not None:
+        model = MCDropout(model, samples=spec.mc_samples)
+    if amp:
+        model = Autocast(model, device.type)
+    return model.to(device).eval()

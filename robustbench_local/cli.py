@@ -1,0 +1,268 @@
+"""The ``rbl`` command line: run benchmarks, rebuild reports, list registries, train models.
+
+rbl run [CONFIG.toml] [--device auto|cpu|cuda] [--out DIR] [--amp] [--quiet] [--fresh]
+rbl report RUN
+rbl leaderboard DIR
+rbl list models|datasets|attacks|recipes
+rbl train --zoo NAME --dataset NAME --recipe NAME [--seed N] [--set key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from robustbench_local.devices import DEVICE_CHOICES
+
+__all__ = ["main"]
+
+RUNS_DIR = Path("runs")
+
+
+def _positive_path(value: str) -> Path:
+    return Path(value).expanduser()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rbl",
+        description="robustbench-local: adversarial robustness and uncertainty "
+        "benchmarks for PyTorch models.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run (or resume) a benchmark batch",
+        description="Run a benchmark config; with no config, the embedded "
+        "default (digits). Running the same command again resumes.",
+    )
+    run.add_argument(
+        "config",
+        nargs="?",
+        type=_positive_path,
+        help="a TOML config (default: the embedded digits benchmark)",
+    )
+    run.add_argument(
+        "--device",
+        default="auto",
+        choices=DEVICE_CHOICES,
+        help="where to compute (default: auto = cuda if available)",
+    )
+    run.add_argument(
+        "--out",
+        type=_positive_path,
+        help="run folder (default: resume the latest runs/<name>-* of this "
+        "config, else a new runs/<name>-<timestamp>)",
+    )
+    run.add_argument(
+        "--fresh", action="store_true", help="start a new run folder instead of resuming"
+    )
+    run.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
+    run.add_argument(
+        "--cache-dir",
+        type=_positive_path,
+        help="checkpoint cache (default: $RBL_CACHE_DIR or ~/.cache/robustbench-local)",
+    )
+    run.add_argument(
+        "--retrain", action="store_true", help="retrain the zoo models even when cached"
+    )
+
+    report = sub.add_parser("report", help="(re)build a run's report from its store")
+    report.add_argument("run", type=_positive_path, help="a run folder")
+
+    board = sub.add_parser("leaderboard", help="compare the runs under a folder")
+    board.add_argument("folder", type=_positive_path, nargs="?", default=RUNS_DIR)
+
+    listing = sub.add_parser("list", help="list registered models, datasets, attacks, recipes")
+    listing.add_argument("what", choices=("models", "datasets", "attacks", "recipes"))
+
+    train = sub.add_parser("train", help="train (or load from the cache) a zoo model")
+    train.add_argument("--zoo", required=True, help="zoo architecture (rbl list models)")
+    train.add_argument("--dataset", required=True, help="dataset (rbl list datasets)")
+    train.add_argument("--recipe", default="standard", help="recipe (rbl list recipes)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe hyper-parameter",
+    )
+    train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    train.add_argument("--cache-dir", type=_positive_path)
+    train.add_argument("--retrain", action="store_true")
+    return parser
+
+
+def _run_folder(config: Any, args: argparse.Namespace) -> Path:
+    """--out, else the newest runs/<name>-* of the same config, else a new timestamped one."""
+    from robustbench_local.runner import run_digest
+    from robustbench_local.store import ResultsStore
+
+    if args.out is not None:
+        return args.out
+    name = config.run.name
+    if not args.fresh and RUNS_DIR.is_dir():
+        for folder in sorted(RUNS_DIR.glob(f"{name}-*"), reverse=True):
+            store_path = folder / "results.sqlite"
+            if store_path.is_file():
+                with ResultsStore(store_path, readonly=True) as store:
+                    if store.get_meta("digest") == run_digest(config):
+                        return folder
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return RUNS_DIR / f"{name}-{stamp}"
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    eps_values = sorted({row["eps"] for row in summary["results"]})
+    run = summary["run"]
+    table = Table(
+        title=f"robust accuracy (%) by eps: {run['name']} ({run['dataset']}, "
+        f"n={run['n_examples']}, {run['norm']}); AUROC: epistemic uncertainty, "
+        f"adversarial vs clean, at the largest eps",
+        title_justify="left",
+    )
+    table.add_column("model", no_wrap=True)
+    table.add_column("attack", no_wrap=True)
+    for eps in eps_values:
+        table.add_column(f"{eps:g}", justify="right")
+    table.add_column("AUROC", justify="right")
+    rows = [(r["model"], r["attack"], r) for r in summary["results"]]
+    rows += [(r["model"], "worst", r) for r in summary["worst_case"]]
+    grouped: dict[tuple[str, str], dict[float, dict]] = {}
+    for model, attack, r in rows:
+        grouped.setdefault((model, attack), {})[r["eps"]] = r
+    for (model, attack), by_eps in sorted(grouped.items()):
+        cells = [f"{100 * by_eps[e]['accuracy']:.1f}" if e in by_eps else "" for e in eps_values]
+        top = by_eps[max(by_eps)].get("auroc_epistemic")
+        cells.append("" if top is None else f"{top:.2f}")
+        table.add_row(model, attack, *cells)
+    console = Console()
+    console.print(table)
+    for warning in summary.get("warnings", []):
+        console.print(f"[bold yellow]warning:[/] {warning}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from reports import build_report
+    from robustbench_local.config import default_config, load_config
+    from robustbench_local.runner import RunOptions, run_benchmark
+
+    config = default_config() if args.config is None else load_config(args.config)
+    out = _run_folder(config, args)
+    options = RunOptions(
+        device=args.device,
+        amp=args.amp,
+        quiet=args.quiet,
+        cache_dir=args.cache_dir,
+        retrain=args.retrain,
+    )
+    if not args.quiet:
+        print(f"run folder: {out}", file=sys.stderr)
+    store = run_benchmark(config, out, options)
+    store.close()
+    summary = build_report(out)
+    if not args.quiet:
+        _print_table(summary)
+        print(f"report: {out / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports import build_report
+
+    if not (args.run / "results.sqlite").is_file():
+        raise FileNotFoundError(f"{str(args.run)!r} is not a run folder: it has no results.sqlite")
+    build_report(args.run)
+    print(args.run / "report.html")
+    return 0
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from reports import build_leaderboard
+
+    print(build_leaderboard(args.folder))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "models":
+        from robustbench_local.zoo import MODELS as registry
+    elif args.what == "datasets":
+        from robustbench_local.datasets import DATASETS as registry
+    elif args.what == "attacks":
+        from robustbench_local.attack_registry import ATTACKS as registry
+    else:
+        from robustbench_local.training import RECIPES as registry
+    for entry in registry.items():
+        description = entry.metadata.get("description", "")
+        print(f"{entry.name:22s} {description}")
+    return 0
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    from robustbench_local.config import tomllib
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set must look like key=value; got {text!r}")
+    try:  # TOML literals: 0.2, 10, true, "text"
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from robustbench_local.devices import resolve_device
+    from robustbench_local.training import default_spec, load_or_train
+
+    overrides = dict(_parse_override(text) for text in args.overrides)
+    spec = default_spec(args.zoo, args.dataset, args.recipe, seed=args.seed, **overrides)
+    _, result, cached = load_or_train(
+        spec,
+        cache_dir=args.cache_dir,
+        device=resolve_device(args.device),
+        retrain=args.retrain,
+        progress=True,
+    )
+    print(f"{'loaded from cache' if cached else 'trained'}: {result}")
+    return 0
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "report": _cmd_report,
+    "leaderboard": _cmd_leaderboard,
+    "list": _cmd_list,
+    "train": _cmd_train,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rbl``; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        # Configuration and input mistakes (ConfigError, StoreError, CacheError and the
+        # registries' errors are ValueErrors): one clear line, no traceback.
+        parser.exit(2, f"rbl {args.command}: error: {err}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "rbl: interrupted; finished jobs are stored, run again to resume\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

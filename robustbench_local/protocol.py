@@ -1,0 +1,173 @@
+"""The evaluation protocol: what one (model, attack, eps) job measures.
+
+Per sample: the clean and the adversarial prediction, confidence, total / aleatoric /
+epistemic uncertainty (nats), NLL and Brier score, and the perturbation size. Per job:
+robust accuracy (clean errors count as not robust, the AutoAttack convention), the attack
+success rate on the initially correct, calibration of the adversarial predictions, and
+how well each score tells adversarial from clean inputs (AUROC / AUPR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from uncertainty import decompose, metrics, sample_probs
+from uncertainty.metrics.scoring import brier_terms, nll_terms
+
+__all__ = [
+    "DETECTION_SCORES",
+    "Predictions",
+    "detection_metrics",
+    "job_metrics",
+    "predict",
+    "sample_columns",
+]
+
+# Scores that should flag an adversarial input; higher = more suspicious.
+DETECTION_SCORES = ("confidence", "total", "epistemic")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A model's view of a batch, per sample (each (B,), numpy, float64 or int64)."""
+
+    pred: np.ndarray
+    confidence: np.ndarray
+    total: np.ndarray
+    aleatoric: np.ndarray
+    epistemic: np.ndarray
+    nll: np.ndarray
+    brier: np.ndarray
+
+    @staticmethod
+    def concat(parts: list[Predictions]) -> Predictions:
+        fields = Predictions.__dataclass_fields__
+        return Predictions(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields})
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Predictions, Tensor]:
+    """Evaluate a model on one batch.
+
+    Args:
+        model: a classifier, DeepEnsemble or MCDropout (anything `sample_probs` accepts).
+        x: (B, ...) inputs.
+        y: (B,) labels.
+
+    Returns:
+        The per-sample `Predictions`, and the probability samples (S, B, K) for streaming
+        metrics.
+    """
+    probs = sample_probs(model, x).double()
+    mean = probs.mean(dim=0)
+    parts = decompose(probs)
+    confidence, pred = mean.max(dim=1)
+    y = y.to(mean.device)
+
+    def cpu(t: Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy()
+
+    return Predictions(
+        pred=cpu(pred).astype(np.int64),
+        confidence=cpu(confidence),
+        total=cpu(parts.total),
+        aleatoric=cpu(parts.aleatoric),
+        epistemic=cpu(parts.epistemic),
+        nll=cpu(nll_terms(mean, y)),
+        brier=cpu(brier_terms(mean, y)),
+    ), probs
+
+
+def sample_columns(
+    y: np.ndarray, clean: Predictions, adv: Predictions, linf: np.ndarray, l2: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The store's per-sample columns (see `store.SAMPLE_COLUMNS`), each (N,)."""
+    columns: dict[str, np.ndarray] = {"idx": np.arange(len(y)), "label": y}
+    for prefix, preds in (("clean", clean), ("adv", adv)):
+        for name in Predictions.__dataclass_fields__:
+            columns[f"{prefix}_{name}"] = getattr(preds, name)
+    columns["linf"], columns["l2"] = linf, l2
+    return columns
+
+
+def _suspicion(samples: Mapping[str, np.ndarray], prefix: str, score: str) -> np.ndarray:
+    values = samples[f"{prefix}_{score}"]
+    # Low confidence is what should flag an attack, so it enters negated.
+    return -values if score == "confidence" else values
+
+
+def detection_metrics(
+    samples: Mapping[str, np.ndarray], subset: np.ndarray | None = None, suffix: str = ""
+) -> dict[str, float]:
+    """AUROC / AUPR of telling the adversarial inputs from their clean originals, per score.
+
+    Args:
+        samples: per-sample columns as stored.
+        subset: (N,) bool, the samples to use (all when None).
+        suffix: appended to each metric name (e.g. "_successful").
+
+    Returns:
+        auroc_<score><suffix> and aupr_<score><suffix> for each score in DETECTION_SCORES;
+        NaN when the subset is empty.
+    """
+    keep = np.ones(len(samples["label"]), bool) if subset is None else subset
+    n = int(keep.sum())
+    is_adversarial = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
+    out = {}
+    for score in DETECTION_SCORES:
+        both = np.concatenate(
+            [_suspicion(samples, "clean", score)[keep], _suspicion(samples, "adv", score)[keep]]
+        )
+        scores = torch.from_numpy(both)
+        out[f"auroc_{score}{suffix}"] = metrics.auroc(scores, is_adversarial)
+        out[f"aupr_{score}{suffix}"] = metrics.aupr(scores, is_adversarial)
+    return out
+
+
+def job_metrics(samples: Mapping[str, np.ndarray], n_bins: int = 15) -> dict[str, float]:
+    """A job's aggregate numbers, all computed from its per-sample columns.
+
+    Args:
+        samples: per-sample columns as stored (see `sample_columns`).
+        n_bins: calibration bins for ECE.
+
+    Returns:
+        accuracy (robust accuracy over all N), clean_accuracy, attack_success_rate (among
+        the initially correct), mean_confidence, mean_total, mean_aleatoric,
+        mean_epistemic (all on the adversarial inputs), ece, nll, brier, aurc (adversarial
+        predictions), clean_ece, and the detection AUROC / AUPR of each score.
+    """
+    label = samples["label"]
+    clean_ok = samples["clean_pred"] == label
+    adv_ok = samples["adv_pred"] == label
+    robust = clean_ok & adv_ok
+    out = {
+        "n": float(len(label)),
+        "accuracy": float(robust.mean()),
+        "clean_accuracy": float(clean_ok.mean()),
+        "attack_success_rate": float((~adv_ok[clean_ok]).mean()) if clean_ok.any() else np.nan,
+        "mean_confidence": float(samples["adv_confidence"].mean()),
+        "clean_mean_confidence": float(samples["clean_confidence"].mean()),
+        "mean_total": float(samples["adv_total"].mean()),
+        "mean_aleatoric": float(samples["adv_aleatoric"].mean()),
+        "mean_epistemic": float(samples["adv_epistemic"].mean()),
+        "clean_mean_epistemic": float(samples["clean_epistemic"].mean()),
+        "nll": float(samples["adv_nll"].mean()),
+        "brier": float(samples["adv_brier"].mean()),
+        "mean_linf": float(samples["linf"].mean()),
+        "mean_l2": float(samples["l2"].mean()),
+    }
+    for prefix, ok, name in (("adv", adv_ok, "ece"), ("clean", clean_ok, "clean_ece")):
+        confidence = torch.from_numpy(samples[f"{prefix}_confidence"])
+        correct = torch.from_numpy(ok)
+        out[name] = metrics.reliability_bins(confidence, correct, n_bins=n_bins).ece
+    out["aurc"] = metrics.aurc(
+        torch.from_numpy(samples["adv_confidence"]), torch.from_numpy(adv_ok)
+    )
+    out.update(detection_metrics(samples))
+    return out

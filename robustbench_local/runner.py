@@ -1,0 +1,285 @@
+"""The benchmark runner: plans the (model, attack, eps) jobs of a config and runs them.
+
+Each job attacks the evaluation subset batch by batch, evaluates the model on the clean
+and the adversarial inputs, and is stored in one transaction. Every random choice (attack
+starts, dropout masks) is seeded from the run seed and the job, so the same config gives
+the same numbers on the CPU, and a resumed run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+import robustbench_local
+from robustbench_local.attack_registry import attack_entry
+from robustbench_local.builders import build_model, prepare_model
+from robustbench_local.config import Config
+from robustbench_local.datasets import load_tensors
+from robustbench_local.devices import resolve_device
+from robustbench_local.executor import Executor, SerialExecutor
+from robustbench_local.protocol import Predictions, job_metrics, predict, sample_columns
+from robustbench_local.store import JobKey, ResultsStore, StoreError
+
+__all__ = ["JobOutcome", "RunOptions", "derive_seed", "plan_jobs", "run_benchmark"]
+
+EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (Python's hash() changes between processes)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what (the config)."""
+
+    device: str = "auto"
+    amp: bool = False
+    quiet: bool = False
+    cache_dir: Path | None = None
+    retrain: bool = False
+
+
+@dataclass
+class JobOutcome:
+    """What a job hands back to the runner for storing."""
+
+    key: JobKey
+    metrics: dict[str, float]
+    samples: dict[str, np.ndarray]
+    examples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def plan_jobs(config: Config) -> list[JobKey]:
+    """Every job of the config, grouped by model so each model is built once."""
+    return [
+        JobKey(model.name, attack.label, eps)
+        for model in config.models
+        for attack in config.attacks
+        for eps in config.sweep.eps
+    ]
+
+
+def _reseed(model: nn.Module, seed: int) -> None:
+    """Fix a stochastic model's randomness (MC dropout masks); no-op for others."""
+    reseed = getattr(model, "manual_seed", None)
+    if callable(reseed):
+        reseed(seed)
+
+
+class Workbench:
+    """Everything a job needs, built lazily: the data, the current model, its clean view.
+
+    Only one model is held at a time; jobs arrive grouped by model (see `plan_jobs`).
+    """
+
+    def __init__(
+        self, config: Config, x: Tensor, y: Tensor, device: torch.device, options: RunOptions
+    ) -> None:
+        self.config, self.x, self.y = config, x, y
+        self.device, self.options = device, options
+        self.specs = {m.name: m for m in config.models}
+        self.attacks = {a.label: a for a in config.attacks}
+        self._models: dict[str, nn.Module] = {}  # at most one: the current model
+        self._clean: dict[str, Predictions] = {}
+
+    def batches(self) -> list[slice]:
+        size = self.config.run.batch_size
+        return [slice(i, min(i + size, len(self.y))) for i in range(0, len(self.y), size)]
+
+    def _eval_seed(self, model: str, batch: int) -> int:
+        # Clean and adversarial inputs see the same dropout masks (common random numbers),
+        # so a difference between them comes from the input alone.
+        return derive_seed(self.config.run.seed, model, "eval", batch)
+
+    def model(self, name: str) -> nn.Module:
+        if name not in self._models:
+            self._models.clear()  # free the previous model before building the next
+            self._clean.clear()
+            self._models[name] = build_model(
+                self.specs[name],
+                self.config.run,
+                device=self.device,
+                cache_dir=self.options.cache_dir,
+                amp=self.options.amp,
+            )
+        return self._models[name]
+
+    def clean(self, name: str) -> Predictions:
+        model = self.model(name)
+        if name not in self._clean:
+            parts = []
+            for b, rows in enumerate(self.batches()):
+                _reseed(model, self._eval_seed(name, b))
+                parts.append(predict(model, self.x[rows].to(self.device), self.y[rows])[0])
+            self._clean[name] = Predictions.concat(parts)
+        return self._clean[name]
+
+    def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
+        """Run one job: attack every batch, evaluate, aggregate."""
+        started = time.perf_counter()
+        attack = self.attacks[job.attack]
+        entry = attack_entry(attack.name)
+        model, clean = self.model(job.model), self.clean(job.model)
+        adv_parts, linf, l2, examples = [], [], [], []
+        for b, rows in enumerate(self.batches()):
+            x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
+            if job.eps == 0.0:
+                x_adv = x  # no perturbation budget: the clean input is the answer
+            else:
+                seed = derive_seed(self.config.run.seed, job.model, job.attack, job.eps, b)
+                _reseed(model, seed)
+                generator = torch.Generator(device=self.device).manual_seed(seed)
+                x_adv = entry.run(
+                    model,
+                    x,
+                    y,
+                    job.eps,
+                    norm=self.config.sweep.norm,
+                    generator=generator,
+                    **{**entry.params, **attack.params},
+                )
+            _reseed(model, self._eval_seed(job.model, b))
+            adv_parts.append(predict(model, x_adv, y)[0])
+            delta = (x_adv - x).flatten(1).double()
+            linf.append(delta.abs().amax(dim=1).cpu().numpy())
+            l2.append(delta.norm(dim=1).cpu().numpy())
+            if b == 0:
+                keep = min(EXAMPLES_PER_JOB, len(y))
+                examples = [(i, x[i].cpu().numpy(), x_adv[i].cpu().numpy()) for i in range(keep)]
+            if progress is not None:
+                progress()
+        samples = sample_columns(
+            self.y.numpy(),
+            clean,
+            Predictions.concat(adv_parts),
+            np.concatenate(linf),
+            np.concatenate(l2),
+        )
+        return JobOutcome(
+            job, job_metrics(samples), samples, examples, time.perf_counter() - started
+        )
+
+
+def _check_store(store: ResultsStore, config: Config) -> None:
+    stored = store.get_meta("digest")
+    if stored is not None and stored != run_digest(config):
+        raise StoreError(
+            f"{store.path} holds results of another config or version (digest {stored}, "
+            f"this run {run_digest(config)}); choose another --out folder, or --fresh"
+        )
+
+
+def run_digest(config: Config) -> str:
+    """The config's digest extended by the package version: results of older code differ."""
+    return derive_seed(config.digest(), robustbench_local.__version__).to_bytes(8, "big").hex()
+
+
+def run_benchmark(
+    config: Config,
+    out_dir: Path,
+    options: RunOptions = RunOptions(),
+    executor: Executor | None = None,
+) -> ResultsStore:
+    """Run (or resume) a benchmark into ``out_dir``; returns the open results store.
+
+    Args:
+        config: the validated config.
+        out_dir: the run folder; ``results.sqlite`` inside it is created or resumed.
+        options: device, AMP, progress display, cache folder, retraining.
+        executor: where jobs run (default: serially, in this process).
+    """
+    device = resolve_device(options.device)
+    if options.amp and device.type != "cuda":
+        raise ValueError(f"--amp needs a CUDA device; this run uses {device}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(out_dir / "results.sqlite")
+    _check_store(store, config)
+    store.set_meta("digest", run_digest(config))
+    store.set_meta("config", config.to_dict())
+    store.set_meta("config_source", config.source)
+    store.set_meta("environment", _environment(device, options))
+    store.set_meta("complete", False)
+
+    run = config.run
+    x, y = load_tensors(
+        run.dataset,
+        run.split,
+        n_examples=run.n_examples,
+        seed=run.seed,
+        data_root=run.data_root,
+        download=run.download,
+    )
+    store.set_meta("n_examples", len(y))
+    done = store.finished()
+    pending = [job for job in plan_jobs(config) if job not in done]
+    show = not options.quiet
+    for name in dict.fromkeys(job.model for job in pending):
+        prepare_model(
+            next(m for m in config.models if m.name == name),
+            run,
+            device=device,
+            cache_dir=options.cache_dir,
+            retrain=options.retrain,
+            progress=show,
+        )
+
+    bench = Workbench(config, x, y, device, options)
+    executor = executor or SerialExecutor()
+    n_batches = len(bench.batches())
+    with (
+        tqdm(total=len(pending), desc="jobs", unit="job", disable=not show) as jobs_bar,
+        tqdm(
+            total=len(pending) * n_batches,
+            desc="batches",
+            unit="batch",
+            leave=False,
+            disable=not show,
+        ) as batch_bar,
+    ):
+
+        def work(job: JobKey) -> JobOutcome:
+            jobs_bar.set_postfix_str(f"{job.model} / {job.attack} / eps={job.eps:g}")
+            return bench.evaluate(job, progress=lambda: batch_bar.update(1))
+
+        for outcome in executor.map(work, pending):
+            store.write_job(
+                outcome.key, outcome.metrics, outcome.samples, outcome.examples, outcome.seconds
+            )
+            jobs_bar.update(1)
+    store.set_meta("complete", True)
+    return store
+
+
+def _environment(device: torch.device, options: RunOptions) -> dict[str, object]:
+    import platform
+
+    import numpy
+    import torchvision
+
+    env: dict[str, object] = {
+        "robustbench_local": robustbench_local.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "amp": options.amp,
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env

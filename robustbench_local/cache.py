@@ -259,16 +259,7 @@ def _store(spec: TrainSpec, model: nn.Module, result: TrainResult, paths: CacheP
     """Write the entry: the weights (the commit point), then the sidecar; each atomically."""
     entry = _entry(spec, result)
     metadata = {_KEY_FIELD: entry["key"], _ENTRY_FIELD: json.dumps(entry, sort_keys=True)}
-    paths.weights.parent.mkdir(parents=True, exist_ok=True)
-    # A name of our own: save_checkpoint's ".partial" name is shared by every writer of a path.
-    temporary = paths.weights.with_name(f".{paths.weights.stem}.{uuid.uuid4().hex}.tmp.safetensors")
-    try:
-        save_checkpoint(model, temporary, metadata=metadata)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, paths.weights)
-    finally:
-        temporary.unlink(missing_ok=True)
+    save_checkpoint(model, paths.weights, metadata=metadata)  # atomic and fsynced
     _write_atomically(paths.sidecar, _sidecar_bytes(entry))
     logger.info("cached %s", paths.weights)
 

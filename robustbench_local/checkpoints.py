@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -89,9 +90,13 @@ def save_checkpoint(
         for key, value in model.state_dict().items()
     }
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
+    # A name of its own per writer: two processes saving the same checkpoint must not
+    # interleave their bytes in one shared temporary file before the atomic rename.
+    partial = destination.with_name(f"{destination.name}.{os.getpid()}-{uuid.uuid4().hex}.partial")
     try:
         save_file(tensors, str(partial), metadata=header)
+        with open(partial, "rb") as handle:  # on disk before the rename makes it visible
+            os.fsync(handle.fileno())
         os.replace(partial, destination)
     finally:
         partial.unlink(missing_ok=True)

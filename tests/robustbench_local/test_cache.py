@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import robustbench_local.cache as cache
+import robustbench_local.checkpoints as checkpoints
 import robustbench_local.training.spec as spec_module
 from robustbench_local.cache import (
     CacheError,
@@ -332,11 +333,11 @@ def test_orphan_sidecar_without_weights_is_a_miss(tmp_path, trainer) -> None:
 def test_a_crash_while_writing_leaves_no_entry(tmp_path, monkeypatch) -> None:
     spec = _spec()
 
-    def crash(model: nn.Module, path: Path, *, metadata: dict[str, str]) -> Path:
-        Path(path).write_bytes(b"half a file")
+    def crash(tensors: dict, filename: str, metadata: dict[str, str]) -> None:
+        Path(filename).write_bytes(b"half a file")
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(cache, "save_checkpoint", crash)
+    monkeypatch.setattr(checkpoints, "save_file", crash)
     with pytest.raises(KeyboardInterrupt):
         load_or_train(spec, cache_dir=tmp_path)
     paths = cache_paths(spec, tmp_path)
@@ -348,31 +349,32 @@ def test_a_crash_while_writing_leaves_no_entry(tmp_path, monkeypatch) -> None:
 
 def test_racing_writers_leave_one_whole_entry(tmp_path, monkeypatch) -> None:
     """Writer A has written its temporary file when writer B writes the whole entry; then A
-    renames. The cache must hold A's complete entry, with the sidecar brought in line."""
+    renames. The cache must hold A's complete entry, its sidecar in line, no stray files."""
     spec = _spec()
     model_a, result_a = train_model(spec)
     model_b, result_b = train_model(dataclasses.replace(spec, seed=1))
     result_b = dataclasses.replace(result_b, key=spec.key())
     paths = cache_paths(spec, tmp_path)
     a_has_written, b_is_done = threading.Event(), threading.Event()
-    real_save = cache.save_checkpoint
+    real_save_file = checkpoints.save_file
+    writer_a_thread: list[threading.Thread] = []
 
-    def paused_save(model: nn.Module, path: Path, **kwargs: object) -> Path:
-        written = real_save(model, path, **kwargs)
-        if model is model_a:
+    def paused_save_file(tensors: dict, filename: str, metadata: dict[str, str]) -> None:
+        real_save_file(tensors, filename, metadata=metadata)
+        if threading.current_thread() in writer_a_thread:
             a_has_written.set()
             assert b_is_done.wait(timeout=30)
-        return written
 
-    monkeypatch.setattr(cache, "save_checkpoint", paused_save)
+    monkeypatch.setattr(checkpoints, "save_file", paused_save_file)
     writer_a = threading.Thread(target=cache._store, args=(spec, model_a, result_a, paths))
+    writer_a_thread.append(writer_a)
     writer_a.start()
     assert a_has_written.wait(timeout=30)
     cache._store(spec, model_b, result_b, paths)
     b_is_done.set()
     writer_a.join(timeout=30)
     loaded, result = load_cached(spec, cache_dir=tmp_path)
-    # A renamed last, so the weights are A's; the sidecar was B's and is rewritten.
+    # A renamed last, so the weights are A's, and so is the sidecar written after them.
     assert _same_weights(loaded, model_a) and result == result_a
     assert json.loads(paths.sidecar.read_text())["result"] == result_a.to_dict()
     assert sorted(p.name for p in paths.weights.parent.iterdir()) == sorted(

@@ -1,15 +1,18 @@
 """Adversarial attacks as pure functions over a PyTorch model.
 
-    from attacks import fgsm, pgd
+    from attacks import apgd, fgsm, pgd, square
     x_adv = pgd(model, x, y, eps=0.1, steps=20)
 
 Inputs live in pixel space within ``bounds``; the model returns logits (B, K). Every
-gradient attack is one run of the shared loop in :mod:`attacks.descent`.
+gradient attack (fgsm, pgd, apgd) is one run of the shared loop in :mod:`attacks.descent`;
+``square`` is a gradient-free random search that needs only the model's outputs.
 """
 
+from attacks.apgd import apgd
 from attacks.fgsm import fgsm
 from attacks.losses import Loss
 from attacks.norms import Norm
 from attacks.pgd import pgd
+from attacks.square import square
 
-__all__ = ["Loss", "Norm", "fgsm", "pgd"]
+__all__ = ["Loss", "Norm", "apgd", "fgsm", "pgd", "square"]

@@ -38,6 +38,15 @@ def check_non_negative(argument: str, value: object) -> float:
     return float(value)
 
 
+def check_fraction(argument: str, value: object, *, allow_zero: bool = True) -> float:
+    """A number in [0, 1] (or (0, 1] without ``allow_zero``): rho, momentum, p_init."""
+    value = check_non_negative(argument, value)
+    if value > 1.0 or (value == 0.0 and not allow_zero):
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{argument} must be a number in {interval}; got {value!r}")
+    return value
+
+
 def check_positive_int(argument: str, value: object) -> int:
     """An int >= 1 (steps, restarts, EOT samples)."""
     if isinstance(value, bool) or not isinstance(value, int):

@@ -14,56 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchattacks
-from sklearn.datasets import load_digits
 from torch import nn
 
 from attacks import pgd
 
-BATCH, STEPS = 512, 10
+STEPS = 10
 EPS_TYPICAL, EPS_LARGE = 0.05, 0.3
 ROUNDS = 5
 timings: dict[str, float] = {}
-
-
-class SmallCNN(nn.Module):
-    """A small CNN for 1x28x28 inputs (~100k parameters)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 32), nn.ReLU(), nn.Linear(32, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
-
-
-@pytest.fixture(scope="module")
-def setup() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    """Real digits upsampled to 28x28, a briefly trained CNN, labels = its clean predictions."""
-    torch.manual_seed(0)
-    digits = load_digits()
-    x = torch.tensor(digits.images[:BATCH], dtype=torch.float32)[:, None] / 16.0
-    x = F.interpolate(x, size=28, mode="bilinear", align_corners=False).clamp(0, 1)
-    y = torch.tensor(digits.target[:BATCH])
-    model = SmallCNN()
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(30):
-        optimiser.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimiser.step()
-    model.eval()
-    with torch.no_grad():
-        y = model(x).argmax(dim=1)  # every sample starts correctly classified
-    return model, x, y
 
 
 def _floor(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -79,24 +37,24 @@ def _run(benchmark, name: str, fn) -> None:
     timings[name] = benchmark.stats.stats.min
 
 
-def test_floor(benchmark, setup) -> None:
-    model, x, y = setup
+def test_floor(benchmark, digits28) -> None:
+    model, x, y = digits28
     _run(benchmark, "floor", lambda: _floor(model, x, y))
 
 
-def test_torchattacks_pgd(benchmark, setup) -> None:
-    model, x, y = setup
+def test_torchattacks_pgd(benchmark, digits28) -> None:
+    model, x, y = digits28
     attack = torchattacks.PGD(model, eps=EPS_TYPICAL, alpha=2.5 * EPS_TYPICAL / STEPS, steps=STEPS)
     _run(benchmark, "torchattacks", lambda: attack(x, y))
 
 
-def test_ours_pgd(benchmark, setup) -> None:
-    model, x, y = setup
+def test_ours_pgd(benchmark, digits28) -> None:
+    model, x, y = digits28
     _run(benchmark, "ours", lambda: pgd(model, x, y, EPS_TYPICAL, steps=STEPS))
 
 
-def test_ours_pgd_early_stop_large_eps(benchmark, setup) -> None:
-    model, x, y = setup
+def test_ours_pgd_early_stop_large_eps(benchmark, digits28) -> None:
+    model, x, y = digits28
     x_adv = pgd(model, x, y, EPS_LARGE, steps=STEPS)
     with torch.no_grad():
         fooled = float((model(x_adv).argmax(dim=1) != y).float().mean())

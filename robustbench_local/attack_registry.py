@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from attacks import fgsm, pgd
+from attacks import apgd, fgsm, pgd, square
 from robustbench_local.registry import Registry
 
 __all__ = ["ATTACKS", "AttackEntry", "attack_entry"]
@@ -106,5 +106,69 @@ _register(
             "early_stop": True,
         },
         description="projected gradient descent (Madry et al. 2018), linf or l2",
+    ),
+)
+
+
+def _apgd(loss: str) -> AttackFn:
+    def run(
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        *,
+        norm: str,
+        generator: torch.Generator | None,
+        **params: Any,
+    ) -> Tensor:
+        return apgd(model, x, y, eps, norm=norm, loss=loss, generator=generator, **params)
+
+    return run
+
+
+def _square(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str,
+    generator: torch.Generator | None,
+    **params: Any,
+) -> Tensor:
+    return square(model, x, y, eps, generator=generator, **params)
+
+
+_APGD_PARAMS = {
+    "steps": 100,
+    "restarts": 1,
+    "eot_samples": 1,
+    "early_stop": True,
+    "rho": 0.75,
+    "momentum": 0.75,
+}
+_register(
+    "apgd-ce",
+    AttackEntry(
+        run=_apgd("ce"),
+        params=_APGD_PARAMS,
+        description="Auto-PGD on cross-entropy (Croce and Hein 2020), linf or l2",
+    ),
+)
+_register(
+    "apgd-dlr",
+    AttackEntry(
+        run=_apgd("dlr"),
+        params=_APGD_PARAMS,
+        description="Auto-PGD on the difference-of-logits ratio (Croce and Hein 2020)",
+    ),
+)
+_register(
+    "square",
+    AttackEntry(
+        run=_square,
+        params={"n_queries": 1000, "p_init": 0.8},
+        norms=frozenset({"linf"}),
+        description="Square attack: gradient-free random search (Andriushchenko et al. 2020), linf",
     ),
 )

@@ -1,8 +1,9 @@
-"""Small models for the attack tests: a tiny digits CNN and exact linear models."""
+"""Shared helpers for the attack tests: small models, a call recorder, hypothesis cases."""
 
 from __future__ import annotations
 
 import torch
+from hypothesis import strategies as st
 from torch import nn
 
 
@@ -32,3 +33,69 @@ def linear_model(weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
         model[1].weight.copy_(weight)
         model[1].bias.copy_(bias)
     return model
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records every batch it is called on."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return self.model(x)
+
+
+class TinyNet(nn.Module):
+    """Conv + BatchNorm + Dropout, so eval mode and buffers matter."""
+
+    def __init__(self, channels: int, classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 4, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+        self.drop = nn.Dropout(0.5)
+        self.head = nn.LazyLinear(classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(torch.relu(self.norm(self.conv(x)))).flatten(1))
+
+
+def tiny_net(channels: int, size: int, classes: int, dtype: torch.dtype) -> nn.Module:
+    """A seeded TinyNet with its lazy layer built and non-trivial BatchNorm statistics."""
+    torch.manual_seed(0)
+    net = TinyNet(channels, classes)
+    net(torch.zeros(2, channels, size, size))  # materialise the lazy layer
+    net = net.to(dtype)
+    with torch.no_grad():  # non-trivial running statistics
+        net.norm.running_mean.uniform_(-0.1, 0.1)
+        net.norm.running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter and buffer, to check an attack left them untouched."""
+    return {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
+# Random shapes, budgets and options for the property tests of every attack.
+attack_cases = st.fixed_dictionaries(
+    {
+        "batch": st.integers(1, 6),
+        "channels": st.integers(1, 3),
+        "size": st.integers(3, 7),
+        "classes": st.integers(3, 6),
+        "eps": st.floats(0.0, 2.0),
+        "low": st.floats(-1.0, 0.5),
+        "width": st.floats(0.1, 3.0),
+        "norm": st.sampled_from(["linf", "l2"]),
+        "loss": st.sampled_from(["ce", "margin", "dlr"]),
+        "steps": st.integers(1, 4),
+        "restarts": st.integers(1, 2),
+        "early_stop": st.booleans(),
+        "targeted": st.booleans(),
+        "dtype": st.sampled_from([torch.float32, torch.float64]),
+        "seed": st.integers(0, 2**16),
+    }
+)

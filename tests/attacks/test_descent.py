@@ -8,19 +8,7 @@ from torch import nn
 
 from attacks import pgd
 from attacks.losses import cross_entropy
-
-
-class Recorder(nn.Module):
-    """Wraps a model and records every batch it is called on."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.seen: list[torch.Tensor] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.seen.append(x.detach().clone())
-        return self.model(x)
+from tests.attacks.models import Recorder
 
 
 def test_returns_first_fooling_iterate_else_highest_loss(digits_model, digits_split) -> None:

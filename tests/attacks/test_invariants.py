@@ -6,70 +6,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 from attacks import fgsm, pgd
-
-
-class TinyNet(nn.Module):
-    """Conv + BatchNorm + Dropout, so eval mode and buffers matter."""
-
-    def __init__(self, channels: int, classes: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, 4, 3, padding=1)
-        self.norm = nn.BatchNorm2d(4)
-        self.drop = nn.Dropout(0.5)
-        self.head = nn.LazyLinear(classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(torch.relu(self.norm(self.conv(x)))).flatten(1))
-
-
-def _net(channels: int, size: int, classes: int, dtype: torch.dtype) -> nn.Module:
-    torch.manual_seed(0)
-    net = TinyNet(channels, classes)
-    net(torch.zeros(2, channels, size, size))  # materialise the lazy layer
-    net = net.to(dtype)
-    with torch.no_grad():  # non-trivial running statistics
-        net.norm.running_mean.uniform_(-0.1, 0.1)
-        net.norm.running_var.uniform_(0.5, 1.5)
-    return net
-
-
-def _state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {name: t.detach().clone() for name, t in model.state_dict().items()}
-
-
-cases = st.fixed_dictionaries(
-    {
-        "batch": st.integers(1, 6),
-        "channels": st.integers(1, 3),
-        "size": st.integers(3, 7),
-        "classes": st.integers(3, 6),
-        "eps": st.floats(0.0, 2.0),
-        "low": st.floats(-1.0, 0.5),
-        "width": st.floats(0.1, 3.0),
-        "norm": st.sampled_from(["linf", "l2"]),
-        "loss": st.sampled_from(["ce", "margin", "dlr"]),
-        "steps": st.integers(1, 4),
-        "restarts": st.integers(1, 2),
-        "early_stop": st.booleans(),
-        "targeted": st.booleans(),
-        "dtype": st.sampled_from([torch.float32, torch.float64]),
-        "seed": st.integers(0, 2**16),
-    }
-)
+from tests.attacks.models import attack_cases, state_of, tiny_net
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=cases)
+@given(case=attack_cases)
 def test_pgd_invariants(case: dict) -> None:
     dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
-    net = _net(case["channels"], case["size"], case["classes"], dtype)
+    net = tiny_net(case["channels"], case["size"], case["classes"], dtype)
     net.train()
     net.drop.eval()  # a mixed mode, which a plain model.train(flag) restore would lose
     modes = {name: m.training for name, m in net.named_modules()}
-    before = _state(net)
+    before = state_of(net)
     generator = torch.Generator().manual_seed(case["seed"])
     shape = (case["batch"], case["channels"], case["size"], case["size"])
     x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
@@ -98,7 +48,7 @@ def test_pgd_invariants(case: dict) -> None:
     # Compare in the tensor's dtype: a float64 bound may not be representable in float32.
     low, high = (torch.tensor(b, dtype=dtype) for b in bounds)
     assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
-    after = _state(net)
+    after = state_of(net)
     assert all(torch.equal(before[name], after[name]) for name in before)
     assert all(p.grad is None for p in net.parameters())
     assert {name: m.training for name, m in net.named_modules()} == modes
@@ -111,7 +61,7 @@ def test_pgd_invariants(case: dict) -> None:
     dtype=st.sampled_from([torch.float32, torch.float64]),
 )
 def test_fgsm_is_one_signed_step_of_exactly_eps(eps: float, seed: int, dtype: torch.dtype) -> None:
-    net = _net(1, 5, 4, dtype).eval()
+    net = tiny_net(1, 5, 4, dtype).eval()
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(4, 1, 5, 5, generator=generator, dtype=dtype)
     y = torch.randint(0, 4, (4,), generator=generator)

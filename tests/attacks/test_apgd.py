@@ -1,0 +1,444 @@
+"""Auto-PGD: its checkpoint schedule and step rule against known answers, and the attack
+against PGD and torchattacks' APGD on the same weights."""
+
+from __future__ import annotations
+
+import sys
+from itertools import pairwise
+
+import pytest
+import torch
+import torchattacks
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from attacks import apgd, pgd
+from attacks.apgd import APGDStep, checkpoints
+from attacks.descent import Feasible
+from attacks.norms import GEOMETRIES, Norm
+from tests.attacks.models import Recorder, attack_cases, state_of, tiny_net
+
+PEER_TOLERANCE = 0.01
+
+
+def _robust(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x_adv).argmax(dim=1) == y
+
+
+def _accuracy(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> float:
+    return float(_robust(model, x_adv, y).float().mean())
+
+
+# --- the checkpoint schedule ---------------------------------------------------------------
+
+
+def _autoattack_checkpoints(n_iter: int) -> list[int]:
+    """AutoAttack's integer form: first gap int(0.22 n), shrinking by int(0.03 n) to int(0.06 n)."""
+    gap, shrink, least = (max(int(f * n_iter), 1) for f in (0.22, 0.03, 0.06))
+    marks, mark = [], gap
+    while mark < n_iter:
+        marks.append(mark)
+        gap = max(gap - shrink, least)
+        mark += gap
+    return marks
+
+
+def test_checkpoints_for_100_steps_are_autoattacks() -> None:
+    # p_j = 0, .22, .41, .57, .70, .80, .87, .93, .99 (then 1.05 > 1).
+    assert checkpoints(100) == (22, 41, 57, 70, 80, 87, 93, 99)
+
+
+@pytest.mark.parametrize("steps", [100, 200, 500, 1000])
+def test_checkpoints_agree_with_autoattacks_integer_recurrence(steps: int) -> None:
+    # For multiples of 100 the paper's ceil(p_j * N) and AutoAttack's recurrence coincide.
+    assert list(checkpoints(steps)) == _autoattack_checkpoints(steps)
+
+
+def test_checkpoints_for_small_budgets() -> None:
+    # ceil(p_j * 10) = 3, 5, 6, 7, 8, 9, 10 (the last has no step left); ceil(.22*5) = 2, ...
+    assert checkpoints(10) == (3, 5, 6, 7, 8, 9)
+    assert checkpoints(5) == (2, 3, 4)
+    assert checkpoints(1) == ()
+    for steps in range(1, 300):
+        marks = checkpoints(steps)
+        assert all(0 < a < b < steps for a, b in pairwise(marks))
+
+
+# --- the step rule on scripted objectives --------------------------------------------------
+
+EPS = 0.1
+
+
+def _drive(
+    rule: APGDStep, objectives: torch.Tensor, x: torch.Tensor, calls: int
+) -> list[torch.Tensor]:
+    """Call rule.step for iterates 0..calls-1 with the given objectives (calls, B) and a
+    zero gradient; return the iterates it proposes."""
+    x_nat = torch.full_like(x, 0.5)
+    out = []
+    for k in range(calls):
+        out.append(rule.step(x, x_nat, torch.zeros_like(x), objectives[k]))
+    return out
+
+
+def _scripted_objectives(steps: int) -> torch.Tensor:
+    """Per-sample objective sequences (steps, 5) with known halving decisions at w_1 = 22."""
+    k = torch.arange(steps, dtype=torch.float64)
+    rising = k
+    flat = torch.zeros(steps, dtype=torch.float64)
+    zigzag = k % 2
+    # Rising except at drop points: each drop is one step without an increase. Of the 22
+    # steps up to w_1, 17 increases is >= 0.75 * 22 = 16.5 (keep eta) and 16 is not (halve).
+    five_drops, six_drops = k.clone(), k.clone()
+    five_drops[[3, 6, 9, 12, 15]] -= 10
+    six_drops[[3, 6, 9, 12, 15, 18]] -= 10
+    return torch.stack([rising, flat, zigzag, five_drops, six_drops], dim=1)
+
+
+def test_rule_halves_exactly_where_the_paper_says() -> None:
+    steps = 100
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, steps)
+    objectives = _scripted_objectives(steps)
+    x = torch.full((5, 3), 0.5, dtype=torch.float64)
+    _drive(rule, objectives, x, calls=22)  # iterates 0..21: before the first checkpoint
+    torch.testing.assert_close(rule.eta, torch.full((5,), 2 * EPS, dtype=torch.float64))
+    _drive(rule, objectives[22:], x, calls=1)  # iterate 22 = w_1
+    expected = torch.tensor([2.0, 1.0, 1.0, 2.0, 1.0], dtype=torch.float64) * EPS
+    torch.testing.assert_close(rule.eta, expected)
+    _drive(rule, objectives[23:], x, calls=steps - 23)
+    # Rising never halves; flat and zigzag halve at all 8 checkpoints (flat by both
+    # conditions, zigzag because about half its steps rise).
+    assert float(rule.eta[0]) == 2 * EPS
+    assert float(rule.eta[1]) == float(rule.eta[2]) == 2 * EPS / 2**8
+
+
+def test_too_few_increases_is_a_strict_threshold() -> None:
+    """11 rises in a window of 22 with rho = 0.5 is not fewer than rho: no halving."""
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, 100, rho=0.5)
+    zigzag = (torch.arange(23, dtype=torch.float64) % 2)[:, None]  # rises at k = 1, 3, ..., 21
+    _drive(rule, zigzag, torch.full((1, 2), 0.5, dtype=torch.float64), calls=23)
+    assert float(rule.eta[0]) == 2 * EPS
+
+
+def test_momentum_step_by_hand() -> None:
+    """x_1 = P(x_0 + 2 eps sign g_0); x_2 = P(x_1 + a (z - x_1) + (1 - a)(x_1 - x_0)),
+    z = P(x_1 + 2 eps sign g_1), with P the clip to [x_nat - eps, x_nat + eps]."""
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, 100)
+    x_nat = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    up, down = torch.tensor([[1.0, 1.0]]), torch.tensor([[-1.0, 0.0]])
+    x_1 = rule.step(x_nat, x_nat, up.double(), torch.zeros(1, dtype=torch.float64))
+    torch.testing.assert_close(x_1, torch.tensor([[0.6, 0.6]], dtype=torch.float64))
+    x_2 = rule.step(x_1, x_nat, down.double(), torch.ones(1, dtype=torch.float64))
+    # z = (0.4, 0.6); x_2 = P(0.6 + 0.75 (z - 0.6) + 0.25 (0.6 - 0.5)) = P(0.475, 0.625)
+    torch.testing.assert_close(x_2, torch.tensor([[0.475, 0.6]], dtype=torch.float64))
+
+
+def test_stall_condition_alone_halves() -> None:
+    """A sample whose steps all rise but never beat its best: only condition 2 fires."""
+    steps = 100
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, steps, rho=0.0)  # condition 1 can never fire
+    # The first objective is the best ever seen; afterwards it climbs back but stays below.
+    objective = torch.linspace(-2.0, -1.0, steps, dtype=torch.float64)
+    objective[0] = 0.0
+    _drive(rule, objective[:, None], torch.full((1, 2), 0.5, dtype=torch.float64), steps)
+    # Halved at w_1 (stalled since w_0), then not at w_2 (eta changed at w_1), and so on.
+    assert float(rule.eta[0]) == 2 * EPS / 2**4
+
+
+def test_on_halving_the_next_step_starts_from_the_best_point() -> None:
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, 100, momentum=1.0)  # no momentum: the step is exact
+    x_nat = torch.full((2, 4), 0.5, dtype=torch.float64)
+    iterates = [x_nat + 0.001 * k for k in range(23)]
+    objective = torch.zeros(23, 2, dtype=torch.float64)
+    objective[5, 0] = 1.0  # sample 0 peaks at x_5 and otherwise stays flat: it halves at 22
+    objective[:, 1] = torch.arange(23)  # sample 1 always rises: it keeps its step size
+    for k in range(23):
+        proposed = rule.step(iterates[k], x_nat, torch.zeros_like(x_nat), objective[k])
+    torch.testing.assert_close(proposed[0], iterates[5][0])  # zero gradient: x_max itself
+    torch.testing.assert_close(proposed[1], iterates[22][1])
+
+
+def test_after_a_restart_the_next_step_is_judged_against_the_best_objective() -> None:
+    """The paper replaces x^(w_j) by x_max on halving, so the step after it rises only if
+    it beats f_max; AutoAttack compares with the discarded iterate instead."""
+    feasible = Feasible(GEOMETRIES[Norm.LINF], EPS, (0.0, 1.0))
+    rule = APGDStep(feasible, 100)
+    objective = torch.zeros(42, dtype=torch.float64)
+    objective[5] = 100.0  # the best point; flat around it, so eta halves at w_1 = 22
+    objective[23:42] = torch.arange(1.0, 20.0, dtype=torch.float64)  # rising, below f_max
+    objective[[26, 30, 34, 38]] = 0.0  # four drops
+    _drive(rule, objective[:, None], torch.full((1, 2), 0.5, dtype=torch.float64), calls=42)
+    # Window 23..41 (19 steps, rho * 19 = 14.25): k = 23 does not beat f_max = 100 and the
+    # drops leave 14 rises, so eta halves again at w_2 = 41. Counting k = 23 against the
+    # discarded x_22 would give 15 rises and no halving.
+    assert float(rule.eta[0]) == 2 * EPS / 4
+
+
+def test_keep_shrinks_the_state_consistently() -> None:
+    """Dropping samples mid-run leaves the kept samples' trajectory exactly unchanged."""
+    steps = 40
+    torch.manual_seed(0)
+    feasible = Feasible(GEOMETRIES[Norm.L2], 0.5, (0.0, 1.0))
+    x_nat = torch.rand(6, 5, dtype=torch.float64)
+    grads = torch.randn(steps, 6, 5, dtype=torch.float64)
+    objectives = torch.randn(steps, 6, dtype=torch.float64)
+    mask = torch.tensor([True, False, True, True, False, True])
+    full, partial = APGDStep(feasible, steps), APGDStep(feasible, steps)
+    x_full, x_part, x_nat_part = x_nat.clone(), x_nat.clone(), x_nat
+    for k in range(steps):
+        if k == 13:
+            partial.keep(mask)
+            x_part, x_nat_part = x_part[mask], x_nat[mask]
+        rows = mask if k >= 13 else slice(None)
+        x_full = full.step(x_full, x_nat, grads[k], objectives[k])
+        x_part = partial.step(x_part, x_nat_part, grads[k][rows], objectives[k][rows])
+        torch.testing.assert_close(x_part, x_full[rows], rtol=0, atol=0)
+    torch.testing.assert_close(partial.eta, full.eta[mask], rtol=0, atol=0)
+    assert bool((full.eta < 2 * 0.5).any())  # the run did halve, so the state mattered
+
+
+# --- the attack on the digits model --------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.15])
+def test_apgd_is_no_weaker_than_pgd(digits_model, digits_split, eps: float, loss: str) -> None:
+    """Same eps, same 10 gradient steps, same loss, same random start (one generator seed).
+
+    The start is shared, but the two paths part after the first step and neither dominates
+    per sample, so APGD may lose a sample that PGD's path happened to find: one sample of
+    slack. (Measured: APGD is strictly stronger at eps 0.1 and 0.15, tied at 0.05.)
+    """
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    ours = apgd(
+        digits_model, x, y, eps, steps=10, loss=loss, generator=torch.Generator().manual_seed(0)
+    )
+    baseline = pgd(
+        digits_model, x, y, eps, steps=10, loss=loss, generator=torch.Generator().manual_seed(0)
+    )
+    assert _accuracy(digits_model, ours, y) <= _accuracy(digits_model, baseline, y) + 1.0 / len(y)
+
+
+def _no_weaker_than_torchattacks(model, x, y, eps: float, loss: str, steps: int) -> None:
+    peer = torchattacks.APGD(model, eps=eps, steps=steps, loss=loss, n_restarts=1, seed=0)
+    peer_accuracy = _accuracy(model, peer(x, y), y)
+    ours = apgd(
+        model, x, y, eps, steps=steps, loss=loss, generator=torch.Generator().manual_seed(0)
+    )
+    assert _accuracy(model, ours, y) <= peer_accuracy + PEER_TOLERANCE
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+@pytest.mark.parametrize("eps", [0.1, 0.15])
+def test_apgd_is_no_weaker_than_torchattacks_apgd(
+    digits_model, digits_split, eps: float, loss: str
+) -> None:
+    """Same eps, 20 steps, loss and one restart. The starts differ (theirs on the sphere of
+    the ball, ours inside it); over six seeds each, the two spread over the same range."""
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    _no_weaker_than_torchattacks(digits_model, x, y, eps, loss, steps=20)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+@pytest.mark.parametrize("eps", [0.05, 0.1, 0.15, 0.2])
+def test_apgd_100_is_no_weaker_than_torchattacks_apgd_100(
+    digits_model, digits_split, eps: float, loss: str
+) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    _no_weaker_than_torchattacks(digits_model, x, y, eps, loss, steps=100)
+
+
+def test_step_size_halves_during_a_real_attack(digits_model, digits_split, monkeypatch) -> None:
+    rules: list[APGDStep] = []
+
+    class Recorded(APGDStep):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            rules.append(self)
+
+    # `attacks.apgd` is the function; the module is where apgd() looks the rule up.
+    monkeypatch.setattr(sys.modules["attacks.apgd"], "APGDStep", Recorded)
+    x, y = digits_split["x_test"][:128], digits_split["y_test"][:128]
+    apgd(digits_model, x, y, 0.1, steps=20, generator=torch.Generator().manual_seed(0))
+    (rule,) = rules
+    assert rule.k == 20 and rule.eta.shape == (128,)
+    halvings = torch.log2(2 * 0.1 / rule.eta).round()
+    assert int(halvings.min()) >= 0 and int(halvings.max()) <= len(checkpoints(20))
+    # Some samples halve (oscillating or stalled), others keep a large step.
+    assert bool((halvings > 0).any()) and bool((halvings < halvings.max()).any())
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
+def test_apgd_stays_within_eps_and_bounds(
+    digits_model, digits_split, norm: str, eps: float
+) -> None:
+    x, y = digits_split["x_test"][:64], digits_split["y_test"][:64]
+    x_adv = apgd(digits_model, x, y, eps, norm=norm, steps=8, restarts=2, loss="dlr")
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
+    assert float(size.max()) <= eps + 1e-6
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    if eps == 0.0:
+        assert torch.equal(x_adv, x)
+    elif (norm, eps) != ("l2", 0.1):  # an l2 ball of 0.1 on 8x8 digits barely moves them
+        assert _accuracy(digits_model, x_adv, y) < _accuracy(digits_model, x, y) - 0.1
+
+
+def test_l2_apgd_is_no_weaker_than_l2_pgd(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    ours = apgd(
+        digits_model, x, y, 1.0, norm="l2", steps=10, generator=torch.Generator().manual_seed(0)
+    )
+    baseline = pgd(
+        digits_model, x, y, 1.0, norm="l2", steps=10, generator=torch.Generator().manual_seed(0)
+    )
+    clean = _accuracy(digits_model, x, y)
+    assert _accuracy(digits_model, ours, y) <= _accuracy(digits_model, baseline, y) + 1.0 / len(y)
+    assert _accuracy(digits_model, ours, y) < clean - 0.2
+
+
+def test_early_stop_keeps_the_verdict_and_saves_work(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    runs = {}
+    for early_stop in (False, True):
+        recorder = Recorder(digits_model)
+        x_adv = apgd(
+            recorder,
+            x,
+            y,
+            0.1,
+            steps=20,
+            loss="dlr",
+            early_stop=early_stop,
+            generator=torch.Generator().manual_seed(0),
+        )
+        runs[early_stop] = (_robust(digits_model, x_adv, y), sum(len(b) for b in recorder.seen))
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert runs[True][1] < runs[False][1]
+
+
+def test_restarts_never_hurt(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"], digits_split["y_test"]
+    one = apgd(digits_model, x, y, 0.1, steps=5, generator=torch.Generator().manual_seed(0))
+    three = apgd(
+        digits_model, x, y, 0.1, steps=5, restarts=3, generator=torch.Generator().manual_seed(0)
+    )
+    robust_one, robust_three = _robust(digits_model, one, y), _robust(digits_model, three, y)
+    assert not bool((robust_three & ~robust_one).any())
+    assert int(robust_three.sum()) < int(robust_one.sum())
+
+
+def test_targeted_apgd_reaches_its_targets(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"][:100], digits_split["y_test"][:100]
+    target = (y + 1) % 10
+    x_adv = apgd(
+        digits_model,
+        x,
+        target,
+        0.3,
+        steps=20,
+        targeted=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        assert float((digits_model(x_adv).argmax(dim=1) == target).float().mean()) >= 0.95
+
+
+# --- invariants ------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=attack_cases, rho=st.floats(0.0, 1.0), momentum=st.floats(0.0, 1.0))
+def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
+    dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
+    net = tiny_net(case["channels"], case["size"], case["classes"], dtype)
+    net.train()
+    net.drop.eval()  # a mixed mode, which a plain model.train(flag) restore would lose
+    modes = {name: m.training for name, m in net.named_modules()}
+    before = state_of(net)
+    generator = torch.Generator().manual_seed(case["seed"])
+    shape = (case["batch"], case["channels"], case["size"], case["size"])
+    x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
+    y = torch.randint(0, case["classes"], (case["batch"],), generator=generator)
+
+    x_adv = apgd(
+        net,
+        x,
+        y,
+        case["eps"],
+        norm=case["norm"],
+        loss=case["loss"],
+        steps=case["steps"] + 3,  # past the first checkpoints, so halving is exercised
+        restarts=case["restarts"],
+        early_stop=case["early_stop"],
+        targeted=case["targeted"],
+        bounds=bounds,
+        generator=generator,
+        rho=rho,
+        momentum=momentum,
+    )
+
+    assert x_adv.shape == x.shape and x_adv.dtype == dtype and x_adv.device == x.device
+    assert not x_adv.requires_grad
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().amax(dim=1) if case["norm"] == "linf" else delta.norm(dim=1)
+    assert float(size.max()) <= case["eps"] * (1 + 1e-5) + 1e-6
+    low, high = (torch.tensor(b, dtype=dtype) for b in bounds)
+    assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
+    after = state_of(net)
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert all(p.grad is None for p in net.parameters())
+    assert {name: m.training for name, m in net.named_modules()} == modes
+
+
+def test_apgd_works_under_no_grad_and_inference_mode(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"][:32], digits_split["y_test"][:32]
+
+    def run() -> torch.Tensor:
+        return apgd(digits_model, x, y, 0.1, steps=5, generator=torch.Generator().manual_seed(0))
+
+    expected = run()
+    with torch.no_grad():
+        in_no_grad = run()
+    with torch.inference_mode():
+        in_inference = run()
+    assert torch.equal(in_no_grad, expected) and torch.equal(in_inference, expected)
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"eps": -0.1}, ValueError, r"eps must be a finite number >= 0; got -0.1"),
+        ({"steps": 0}, ValueError, r"steps must be an int >= 1; got 0"),
+        ({"steps": 2.5}, TypeError, r"steps must be an int >= 1; got 2.5"),
+        ({"restarts": 0}, ValueError, r"restarts must be an int >= 1; got 0"),
+        ({"norm": "l1"}, ValueError, r"norm must be one of 'linf', 'l2'; got 'l1'"),
+        ({"loss": "hinge"}, ValueError, r"loss must be one of 'ce', 'margin', 'dlr'; got 'hinge'"),
+        ({"rho": 1.5}, ValueError, r"rho must be a number in \[0, 1\]; got 1.5"),
+        ({"rho": -0.5}, ValueError, r"rho must be a finite number >= 0; got -0.5"),
+        ({"momentum": 2}, ValueError, r"momentum must be a number in \[0, 1\]; got 2.0"),
+        ({"momentum": "high"}, TypeError, r"momentum must be a real number; got 'high'"),
+        ({"eot_samples": 0}, ValueError, r"eot_samples must be an int >= 1; got 0"),
+        ({"generator": 1}, TypeError, r"generator must be a torch.Generator or None; got 1"),
+    ],
+)
+def test_bad_arguments(kwargs, error, pattern) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+    x, y = torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 3])
+    arguments = {"eps": 0.1, **kwargs}
+    eps = arguments.pop("eps")
+    with pytest.raises(error, match=pattern):
+        apgd(model, x, y, eps, **arguments)

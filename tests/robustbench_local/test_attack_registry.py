@@ -1,0 +1,43 @@
+"""Every registered attack runs through the registry's calling convention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from robustbench_local.attack_registry import ATTACKS, attack_entry
+from robustbench_local.registry import UnknownNameError
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 5)
+    ).eval()
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_every_attack_runs_within_its_budget(name: str) -> None:
+    entry = attack_entry(name)
+    model = _model()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(6) % 5
+    small = {"steps": 3, "n_queries": 20}  # keep the test fast; same code path
+    params = {**entry.params, **{k: v for k, v in small.items() if k in entry.params}}
+    for norm in sorted(entry.norms):
+        eps = 0.1 if norm == "linf" else 0.5
+        x_adv = entry.run(
+            model, x, y, eps, norm=norm, generator=torch.Generator().manual_seed(0), **params
+        )
+        assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
+        delta = (x_adv - x).flatten(1)
+        size = delta.abs().amax(1) if norm == "linf" else delta.norm(dim=1)
+        assert float(size.max()) <= eps + 1e-6
+        assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert ATTACKS.metadata(name)["description"]
+
+
+def test_unknown_attack_suggests_the_closest() -> None:
+    with pytest.raises(UnknownNameError, match=r"unknown attack 'apgd' \(did you mean "):
+        attack_entry("apgd")

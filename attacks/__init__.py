@@ -9,10 +9,11 @@ gradient attack (fgsm, pgd, apgd) is one run of the shared loop in :mod:`attacks
 """
 
 from attacks.apgd import apgd
+from attacks.descent import Select
 from attacks.fgsm import fgsm
 from attacks.losses import Loss
 from attacks.norms import Norm
 from attacks.pgd import pgd
 from attacks.square import square
 
-__all__ = ["Loss", "Norm", "apgd", "fgsm", "pgd", "square"]
+__all__ = ["Loss", "Norm", "Select", "apgd", "fgsm", "pgd", "square"]

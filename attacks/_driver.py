@@ -21,7 +21,7 @@ from attacks._checks import (
     parse_option,
     resolve_loss,
 )
-from attacks.descent import Evaluate, Feasible, StepRule, descend, eval_mode
+from attacks.descent import Evaluate, Feasible, Select, StepRule, descend, eval_mode
 from attacks.norms import GEOMETRIES, Norm
 
 
@@ -62,6 +62,7 @@ def gradient_attack(
     eot_samples: int,
     early_stop: bool,
     generator: torch.Generator | None,
+    select: str | Select = Select.FIRST_FOOLING,
 ) -> Tensor:
     """Validate the arguments, then run ``descend`` with the model in eval mode.
 
@@ -78,6 +79,12 @@ def gradient_attack(
     eot_samples = check_positive_int("eot_samples", eot_samples)
     bounds = check_bounds(bounds)
     check_inputs(x, y, bounds)
+    select = parse_option(Select, select, "select")
+    if early_stop and select is Select.MAX_LOSS:
+        raise ValueError(
+            "early_stop=True stops at the first fooling iterate, which select='max_loss' "
+            "does not return; use one or the other"
+        )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
     evaluate = make_evaluate(model, loss, targeted)
@@ -101,5 +108,6 @@ def gradient_attack(
             eot_samples=eot_samples,
             early_stop=early_stop,
             generator=generator,
+            select=select,
         )
     return x_adv.detach()

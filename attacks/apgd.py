@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from attacks._checks import check_fraction, check_non_negative, check_positive_int
 from attacks._driver import gradient_attack
-from attacks.descent import Feasible
+from attacks.descent import Feasible, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
@@ -178,6 +178,7 @@ def apgd(
     eot_samples: int = 1,
     early_stop: bool = False,
     generator: torch.Generator | None = None,
+    select: str | Select = "first_fooling",
     random_start: bool = True,
     rho: float = 0.75,
     momentum: float = 0.75,
@@ -199,6 +200,9 @@ def apgd(
         eot_samples: forward passes averaged per gradient, for stochastic models.
         early_stop: stop updating samples once fooled; the result is the same.
         generator: source of the random start, for reproducible attacks.
+        select: "first_fooling" (the first iterate that fools, else the highest-loss
+            one) or "max_loss" (the highest-loss iterate: for adversarial training, and
+            for stochastic models, whose single noisy verdict may not hold).
         random_start: start uniformly inside the ball rather than at x.
         rho: a sample halves its step size at a checkpoint when its objective rose in
             fewer than this fraction of the steps since the previous one.
@@ -229,4 +233,5 @@ def apgd(
         eot_samples=eot_samples,
         early_stop=early_stop,
         generator=generator,
+        select=select,
     )

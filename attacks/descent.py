@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 import torch
@@ -37,6 +38,17 @@ class StepRule(Protocol):
     def keep(self, mask: Tensor) -> None:
         """Keep only the samples where ``mask`` (B,) is True."""
         ...
+
+
+class Select(str, Enum):
+    """Which iterate an attack returns per sample."""
+
+    #: The first iterate that fools the model, else the highest-loss one (DESIGN.md): the
+    #: verdict of a deterministic model cannot change once fooled, so work can stop there.
+    FIRST_FOOLING = "first_fooling"
+    #: The highest-loss iterate, fooled or not: for adversarial training (Madry et al.), and
+    #: for stochastic models, whose single noisy "fooled" verdict may not hold at evaluation.
+    MAX_LOSS = "max_loss"
 
 
 @dataclass(frozen=True)
@@ -86,26 +98,40 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
 @dataclass
 class _Best:
-    """Per-sample best iterate: the first that fools, else the highest objective."""
+    """Per-sample best iterate, by the attack's selection rule.
+
+    FIRST_FOOLING: the first iterate that fools, else the highest objective. MAX_LOSS: the
+    highest objective, fooled or not.
+    """
 
     x: Tensor
     objective: Tensor
     fooled: Tensor
+    select: Select
 
     @classmethod
-    def empty(cls, x: Tensor) -> _Best:
+    def empty(cls, x: Tensor, select: Select) -> _Best:
         batch = x.shape[0]
         return cls(
             x=x.clone(),
             objective=torch.full((batch,), float("-inf"), dtype=torch.float64, device=x.device),
             fooled=torch.zeros(batch, dtype=torch.bool, device=x.device),
+            select=select,
         )
+
+    @property
+    def settled(self) -> Tensor:
+        """(B,) bool: samples whose answer no later iterate can change (no more work)."""
+        if self.select is Select.FIRST_FOOLING:
+            return self.fooled
+        return torch.zeros_like(self.fooled)
 
     def update(self, idx: Tensor, x_k: Tensor, objective: Tensor, fooled: Tensor) -> None:
         """Offer iterate x_k for the samples ``idx`` (rows of x_k)."""
-        was_fooled = self.fooled[idx]
         objective = objective.detach().to(torch.float64)
-        better = ~was_fooled & (fooled | (objective > self.objective[idx]))
+        better = objective > self.objective[idx]
+        if self.select is Select.FIRST_FOOLING:
+            better = ~self.fooled[idx] & (fooled | better)
         chosen = idx[better]
         self.x[chosen] = x_k[better].detach()
         self.objective[chosen] = objective[better]
@@ -185,7 +211,7 @@ def _attack_once(
         )
         if k > 0:  # x_0 is the start, not an iterate taken after a step
             offer(objective, scores)
-            still_open = ~best.fooled[active.idx]
+            still_open = ~best.settled[active.idx]
             if early_stop and not bool(still_open.all()):
                 active.keep(still_open)
                 rule.keep(still_open)
@@ -194,9 +220,9 @@ def _attack_once(
                     return
         active.x_k = rule.step(active.x_k, active.x_nat, grad, objective).detach()
 
-    # A fooled sample keeps its first fooling iterate whatever comes after, so the
-    # final iterate needs scoring only where it can still win.
-    active.keep(~best.fooled[active.idx])
+    # A settled sample (fooled, under FIRST_FOOLING) keeps its answer whatever comes
+    # after, so the final iterate needs scoring only where it can still win.
+    active.keep(~best.settled[active.idx])
     if active.idx.numel():
         objective, _, scores = _probe(evaluate, active.x_k, active.y, eot_samples, with_grad=False)
         offer(objective, scores)
@@ -216,6 +242,7 @@ def descend(
     eot_samples: int,
     early_stop: bool,
     generator: torch.Generator | None,
+    select: Select = Select.FIRST_FOOLING,
 ) -> Tensor:
     """Run the shared attack loop and return the per-sample best iterate.
 
@@ -233,15 +260,17 @@ def descend(
         eot_samples: forward passes averaged per gradient (for stochastic models).
         early_stop: stop updating a sample once an iterate fools the model.
         generator: source of the random starts.
+        select: FIRST_FOOLING or MAX_LOSS (see `Select`).
 
     Returns:
-        (B, ...) tensor: per sample, the first iterate (taken after a step) that fools
-        the model, else the iterate with the highest objective.
+        (B, ...) tensor: per sample, the best iterate taken after a step: the first that
+        fools the model, else the one with the highest objective (FIRST_FOOLING); or the
+        one with the highest objective (MAX_LOSS).
     """
-    best = _Best.empty(x)
+    best = _Best.empty(x, select)
     all_idx = torch.arange(x.shape[0], device=x.device)
     for restart in range(restarts):
-        idx = all_idx if restart == 0 else all_idx[~best.fooled]
+        idx = all_idx if restart == 0 else all_idx[~best.settled]
         if idx.numel() == 0:
             break
         x_nat = x[idx]

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
 from attacks._driver import gradient_attack
-from attacks.descent import FixedStep
+from attacks.descent import FixedStep, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
@@ -29,6 +29,7 @@ def pgd(
     eot_samples: int = 1,
     early_stop: bool = False,
     generator: torch.Generator | None = None,
+    select: str | Select = "first_fooling",
 ) -> Tensor:
     """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
 
@@ -49,6 +50,9 @@ def pgd(
         early_stop: stop updating samples once fooled. The result is the same (the first
             fooling iterate is kept either way); only the compute is saved.
         generator: source of the random start, for reproducible attacks.
+        select: "first_fooling" (the first iterate that fools, else the highest-loss
+            one) or "max_loss" (the highest-loss iterate: for adversarial training, and
+            for stochastic models, whose single noisy verdict may not hold).
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
@@ -74,4 +78,5 @@ def pgd(
         eot_samples=eot_samples,
         early_stop=early_stop,
         generator=generator,
+        select=select,
     )

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from attacks import apgd, fgsm, pgd, square
 from robustbench_local.registry import Registry
 
-__all__ = ["ATTACKS", "AttackEntry", "attack_entry"]
+__all__ = ["ATTACKS", "AttackEntry", "attack_entry", "attack_params"]
 
 AttackFn = Callable[..., Tensor]
 
@@ -55,6 +55,25 @@ def _register(name: str, entry: AttackEntry) -> None:
 def attack_entry(name: str) -> AttackEntry:
     """The registered attack ``name`` (unknown names get the closest suggestion)."""
     return ATTACKS.get(name)
+
+
+def attack_params(
+    entry: AttackEntry, configured: Mapping[str, Any], *, stochastic: bool
+) -> dict[str, Any]:
+    """The parameters a job runs an attack with: defaults, then the config's choices.
+
+    Against a stochastic model (MC dropout) a single forward pass says "fooled" only for
+    those dropout masks, and the evaluation draws others; so unless the config says
+    otherwise, gradient attacks return their highest-loss iterate (``select="max_loss"``,
+    which early stopping cannot serve) instead of the first iterate that looked fooled.
+    """
+    params = dict(entry.params)
+    if stochastic and "select" in params and "select" not in configured:
+        params["select"] = "max_loss"
+        if "early_stop" not in configured:
+            params["early_stop"] = False
+    params.update(configured)
+    return params
 
 
 def _fgsm(
@@ -104,6 +123,7 @@ _register(
             "random_start": True,
             "eot_samples": 1,
             "early_stop": True,
+            "select": "first_fooling",
         },
         description="projected gradient descent (Madry et al. 2018), linf or l2",
     ),
@@ -144,6 +164,7 @@ _APGD_PARAMS = {
     "restarts": 1,
     "eot_samples": 1,
     "early_stop": True,
+    "select": "first_fooling",
     "rho": 0.75,
     "momentum": 0.75,
 }

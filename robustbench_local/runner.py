@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 import robustbench_local
-from robustbench_local.attack_registry import attack_entry
+from robustbench_local.attack_registry import attack_entry, attack_params
 from robustbench_local.builders import build_model, prepare_model
 from robustbench_local.config import Config
 from robustbench_local.datasets import load_tensors
@@ -132,6 +132,7 @@ class Workbench:
         started = time.perf_counter()
         attack = self.attacks[job.attack]
         entry = attack_entry(attack.name)
+        spec = self.specs[job.model]
         model, clean = self.model(job.model), self.clean(job.model)
         adv_parts, linf, l2, examples = [], [], [], []
         for b, rows in enumerate(self.batches()):
@@ -149,7 +150,7 @@ class Workbench:
                     job.eps,
                     norm=self.config.sweep.norm,
                     generator=generator,
-                    **{**entry.params, **attack.params},
+                    **attack_params(entry, attack.params, stochastic=spec.stochastic),
                 )
             _reseed(model, self._eval_seed(job.model, b))
             adv_parts.append(predict(model, x_adv, y)[0])

@@ -90,8 +90,8 @@ def _linf_pgd_inputs(
     generator: torch.Generator,
 ) -> Tensor:
     # pgd runs the model in eval mode (BatchNorm on running statistics) and restores train mode.
-    # early_stop returns the same inputs (a fooled sample keeps its first fooling iterate either
-    # way) and skips the steps on samples already fooled.
+    # Madry et al. train on the inputs that maximise the loss: the highest-loss iterate, not the
+    # first one that fools (which would be early-stopped, "friendly" adversarial training).
     return pgd(
         model,
         x,
@@ -101,7 +101,7 @@ def _linf_pgd_inputs(
         steps=steps,
         step_size=step_size,
         random_start=True,
-        early_stop=True,
+        select="max_loss",
         generator=generator,
     )
 

@@ -59,7 +59,7 @@ __all__ = [
 
 # Bump whenever a change to the training code (loop, recipes, augmentation, schedules, data
 # order) changes the weights that a spec trains: every cached model is then retrained.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 _MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed accepts up to this
 

@@ -136,3 +136,67 @@ def test_eval_mode_during_attack_and_dropout_off(digits_split) -> None:
     assert modes and not any(modes)
     assert probe.training and probe.net[1].training
     assert torch.equal(first, second)  # deterministic: dropout was off
+
+
+def test_max_loss_returns_the_optimum_even_for_fooled_samples() -> None:
+    """On a binary linear model the best linf margin gain is eps * ||w1 - w0||_1 for every
+    sample; first_fooling stops early on the samples it fools, max_loss does not."""
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(2, 10, generator=generator, dtype=torch.float64)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(10, 2)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(weight)
+        model[1].bias.zero_()
+    x = 0.35 + 0.3 * torch.rand(16, 10, generator=generator, dtype=torch.float64)
+    y = torch.zeros(16, dtype=torch.long)
+    w_diff = weight[1] - weight[0]
+    optimum = 0.03 * w_diff.abs().sum()
+
+    def gain(select: str) -> torch.Tensor:
+        x_adv = pgd(model, x, y, 0.03, steps=20, loss="margin", random_start=False, select=select)
+        return x_adv @ w_diff - x @ w_diff
+
+    torch.testing.assert_close(gain("max_loss"), optimum.expand(16), rtol=1e-6, atol=1e-9)
+    first = gain("first_fooling")
+    assert bool((first < optimum - 1e-6).any())  # some samples stopped at their first fool
+
+
+def test_max_loss_restarts_attack_every_sample_and_never_lower_the_loss(
+    digits_model, digits_split
+) -> None:
+    x, y = digits_split["x_test"][:40], digits_split["y_test"][:40]
+    recorder = Recorder(digits_model)
+    four = pgd(
+        recorder,
+        x,
+        y,
+        0.2,
+        steps=3,
+        restarts=4,
+        select="max_loss",
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert [len(b) for b in recorder.seen] == [40] * 16  # 4 restarts x (3 steps + final)
+    one = pgd(
+        digits_model,
+        x,
+        y,
+        0.2,
+        steps=3,
+        select="max_loss",
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        assert bool(
+            (
+                cross_entropy(digits_model(four), y) >= cross_entropy(digits_model(one), y) - 1e-6
+            ).all()
+        )
+
+
+def test_max_loss_and_early_stop_exclude_each_other(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"][:4], digits_split["y_test"][:4]
+    with pytest.raises(ValueError, match=r"early_stop=True .* select='max_loss'"):
+        pgd(digits_model, x, y, 0.1, early_stop=True, select="max_loss")
+    with pytest.raises(ValueError, match=r"select must be one of 'first_fooling', 'max_loss'"):
+        pgd(digits_model, x, y, 0.1, select="last")

@@ -2,13 +2,15 @@
 
 A zoo entry is trained with its recipe (or loaded from the cache); ``ensemble = n``
 trains n members with consecutive seeds and wraps them in a DeepEnsemble;
-``mc_samples = T`` wraps the model in MC dropout. A user's model comes from its factory
+``mc_samples = T`` wraps the model in MC dropout (with a second, cheaper view of the same
+weights for attacks: ``attack_samples`` masks per gradient). A user's model comes from its factory
 and checkpoint. With AMP the result runs under bfloat16 autocast.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +23,21 @@ from robustbench_local.factory import build_user_model
 from robustbench_local.training import default_spec, load_or_train
 from uncertainty import DeepEnsemble, MCDropout
 
-__all__ = ["build_model", "member_seeds"]
+__all__ = ["BuiltModel", "build_model", "member_seeds", "prepare_model"]
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """The two views a job uses of one model (the same object for a deterministic model).
+
+    Attributes:
+        evaluate: what predictions, confidences and uncertainties are measured on.
+        attack: what attacks differentiate; for MC dropout the same weights with fewer
+            dropout masks per forward pass (expectation over transformation).
+    """
+
+    evaluate: nn.Module
+    attack: nn.Module
 
 
 def member_seeds(spec: ModelSpec, run: RunSettings) -> list[int]:
@@ -69,8 +85,8 @@ def build_model(
     cache_dir: Path | None,
     amp: bool = False,
     progress: bool = False,
-) -> nn.Module:
-    """The model a job evaluates, in eval mode on ``device``.
+) -> BuiltModel:
+    """The model a job evaluates and attacks, in eval mode on ``device``.
 
     Args:
         spec: the [[models]] entry.
@@ -81,8 +97,9 @@ def build_model(
         progress: show training progress bars.
 
     Returns:
-        an nn.Module mapping (B, ...) to logits (B, K); a DeepEnsemble or MCDropout where
-        the entry asks for one (both also give ``sample_probs``).
+        the evaluation and attack views, each an nn.Module mapping (B, ...) to logits
+        (B, K); a DeepEnsemble or MCDropout where the entry asks for one (both also give
+        ``sample_probs``).
     """
     if spec.factory is not None:
         model = build_user_model(spec.factory, dict(spec.factory_kwargs))
@@ -95,8 +112,11 @@ def build_model(
             for s in _train_specs(spec, run)
         ]
         model = members[0] if len(members) == 1 else DeepEnsemble(members)
-    if spec.mc_samples is not None:
-        model = MCDropout(model, samples=spec.mc_samples)
+    model = model.to(device).eval()
+    if spec.mc_samples is None:
+        view = Autocast(model, device.type) if amp else model
+        return BuiltModel(evaluate=view, attack=view)
+    views = [MCDropout(model, samples=n) for n in (spec.mc_samples, spec.attack_mc_samples)]
     if amp:
-        model = Autocast(model, device.type)
-    return model.to(device).eval()
+        views = [Autocast(v, device.type) for v in views]
+    return BuiltModel(evaluate=views[0].eval(), attack=views[1].eval())

@@ -68,7 +68,9 @@ class ModelSpec:
     """One [[models]] entry: a zoo architecture and training recipe, or a user's model.
 
     ``ensemble`` > 1 builds a deep ensemble of members trained with seeds seed .. seed+n-1;
-    ``mc_samples`` wraps the model in MC dropout with that many samples per prediction.
+    ``mc_samples`` wraps the model in MC dropout with that many samples per prediction;
+    attacks on it average ``attack_samples`` dropout masks per gradient (EOT; default
+    ``min(mc_samples, 8)``), which costs a fraction of a full prediction per step.
     """
 
     name: str
@@ -80,12 +82,20 @@ class ModelSpec:
     checkpoint: str | None = None
     ensemble: int = 1
     mc_samples: int | None = None
+    attack_samples: int | None = None
     seed: int | None = None
 
     @property
     def stochastic(self) -> bool:
         """Whether predictions are random (MC dropout): attacks then use EOT."""
         return self.mc_samples is not None
+
+    @property
+    def attack_mc_samples(self) -> int | None:
+        """Dropout masks per forward pass while attacking (None for a deterministic model)."""
+        if self.mc_samples is None:
+            return None
+        return self.attack_samples if self.attack_samples is not None else min(self.mc_samples, 8)
 
 
 @dataclass(frozen=True)
@@ -277,11 +287,14 @@ def _parse_model(data: object, index: int, source: str, base: Path | None) -> Mo
         checkpoint=checkpoint,
         ensemble=_positive(table, "ensemble", table.take("ensemble", int, 1)) or 1,
         mc_samples=_positive(table, "mc_samples", table.take("mc_samples", int, None)),
+        attack_samples=_positive(table, "attack_samples", table.take("attack_samples", int, None)),
         seed=table.take("seed", int, None),
     )
     table.finish()
     if spec.ensemble > 1 and spec.mc_samples is not None:
         table.fail("choose `ensemble` or `mc_samples`, not both")
+    if spec.attack_samples is not None and spec.mc_samples is None:
+        table.fail("`attack_samples` applies to MC dropout: set `mc_samples` too", "attack_samples")
     if spec.factory is not None and spec.ensemble > 1:
         table.fail(
             "`ensemble` trains zoo members; for your own ensemble, return a "

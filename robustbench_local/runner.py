@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 import robustbench_local
 from robustbench_local.attack_registry import attack_entry, attack_params
-from robustbench_local.builders import build_model, prepare_model
+from robustbench_local.builders import BuiltModel, build_model, prepare_model
 from robustbench_local.config import Config
 from robustbench_local.datasets import load_tensors
 from robustbench_local.devices import resolve_device
@@ -92,7 +92,7 @@ class Workbench:
         self.device, self.options = device, options
         self.specs = {m.name: m for m in config.models}
         self.attacks = {a.label: a for a in config.attacks}
-        self._models: dict[str, nn.Module] = {}  # at most one: the current model
+        self._models: dict[str, BuiltModel] = {}  # at most one: the current model
         self._clean: dict[str, Predictions] = {}
 
     def batches(self) -> list[slice]:
@@ -104,7 +104,7 @@ class Workbench:
         # so a difference between them comes from the input alone.
         return derive_seed(self.config.run.seed, model, "eval", batch)
 
-    def model(self, name: str) -> nn.Module:
+    def model(self, name: str) -> BuiltModel:
         if name not in self._models:
             self._models.clear()  # free the previous model before building the next
             self._clean.clear()
@@ -118,7 +118,7 @@ class Workbench:
         return self._models[name]
 
     def clean(self, name: str) -> Predictions:
-        model = self.model(name)
+        model = self.model(name).evaluate
         if name not in self._clean:
             parts = []
             for b, rows in enumerate(self.batches()):
@@ -133,7 +133,7 @@ class Workbench:
         attack = self.attacks[job.attack]
         entry = attack_entry(attack.name)
         spec = self.specs[job.model]
-        model, clean = self.model(job.model), self.clean(job.model)
+        built, clean = self.model(job.model), self.clean(job.model)
         adv_parts, linf, l2, examples = [], [], [], []
         for b, rows in enumerate(self.batches()):
             x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
@@ -141,10 +141,10 @@ class Workbench:
                 x_adv = x  # no perturbation budget: the clean input is the answer
             else:
                 seed = derive_seed(self.config.run.seed, job.model, job.attack, job.eps, b)
-                _reseed(model, seed)
+                _reseed(built.attack, seed)
                 generator = torch.Generator(device=self.device).manual_seed(seed)
                 x_adv = entry.run(
-                    model,
+                    built.attack,
                     x,
                     y,
                     job.eps,
@@ -152,8 +152,8 @@ class Workbench:
                     generator=generator,
                     **attack_params(entry, attack.params, stochastic=spec.stochastic),
                 )
-            _reseed(model, self._eval_seed(job.model, b))
-            adv_parts.append(predict(model, x_adv, y)[0])
+            _reseed(built.evaluate, self._eval_seed(job.model, b))
+            adv_parts.append(predict(built.evaluate, x_adv, y)[0])
             delta = (x_adv - x).flatten(1).double()
             linf.append(delta.abs().amax(dim=1).cpu().numpy())
             l2.append(delta.norm(dim=1).cpu().numpy())

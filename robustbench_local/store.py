@@ -109,6 +109,7 @@ class ResultsStore:
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         if readonly:
             if not self.path.is_file():
                 raise FileNotFoundError(f"no results store at {str(self.path)!r}")
@@ -116,6 +117,7 @@ class ResultsStore:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
+            # WAL: readers (rbl report, a progress check) never block the writer.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
             self._db.executescript(_SCHEMA)
@@ -129,6 +131,10 @@ class ResultsStore:
             )
 
     def close(self) -> None:
+        """Close; a writer first folds its write-ahead log into results.sqlite and leaves WAL
+        mode, so the one file holds everything and later readers need no side files."""
+        if not self.readonly:
+            self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
 
     def __enter__(self) -> ResultsStore:

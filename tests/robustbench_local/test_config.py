@@ -194,3 +194,15 @@ def test_not_toml_and_missing_file(tmp_path) -> None:
         load_config(_write(tmp_path, "[run\nname="))
     with pytest.raises(ConfigError, match=r"config file '.*nope.toml' does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_attack_samples_default_and_errors(tmp_path) -> None:
+    config = load_config(_write(tmp_path, ISSUE_EXAMPLE))
+    mc = config.models[2]
+    assert (mc.mc_samples, mc.attack_mc_samples) == (30, 8)
+    assert config.models[0].attack_mc_samples is None
+    custom = ISSUE_EXAMPLE.replace("mc_samples = 30", "mc_samples = 30\nattack_samples = 30")
+    assert load_config(_write(tmp_path, custom)).models[2].attack_mc_samples == 30
+    stray = ISSUE_EXAMPLE.replace("ensemble = 5", "ensemble = 5\nattack_samples = 4")
+    with pytest.raises(ConfigError, match=r"'ensemble'.attack_samples: `attack_samples` applies"):
+        load_config(_write(tmp_path, stray))

@@ -1,5 +1,13 @@
-"""Reports: read a run's results store and write ``report.html``; never runs a model."""
+"""Reports: read a run's results store, draw figures and write ``report.html``.
+
+Reports never run a model: everything they show comes from ``results.sqlite``.
+
+    from reports import build_leaderboard, build_report
+    build_report(Path("runs/digits-default-20261123-120000"))   # -> the summary as written
+    build_leaderboard(Path("runs"))                              # -> runs/leaderboard.html
+"""
 
 from reports.build import build_report
+from reports.leaderboard import build_leaderboard
 
-__all__ = ["build_report"]
+__all__ = ["build_leaderboard", "build_report"]

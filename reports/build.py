@@ -1,43 +1,79 @@
-"""Build a run's report from its store: summary.json and a plain report.html."""
+"""Build a run's report from its store alone: figures, summary.json and report.html."""
 
 from __future__ import annotations
 
-import html
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import matplotlib
+
+from reports.catalogue import FIGURES, FigureSpec
+from reports.figures._common import RC, FigureUnavailable, placeholder, png_bytes
+from reports.page import render_report
+from reports.run_data import RunData
 from robustbench_local.store import ResultsStore
 from robustbench_local.summary import summarize, write_summary
 
-__all__ = ["build_report"]
+__all__ = ["FIGURES_DIR", "build_report"]
 
-COLUMNS = ("model", "attack", "eps", "accuracy", "mean_confidence", "mean_epistemic", "ece",
-           "auroc_epistemic")
-
-
-def _table(summary: dict[str, Any]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    rows = []
-    for row in summary["results"]:
-        cells = []
-        for c in COLUMNS:
-            value = row.get(c)
-            text = f"{value:.3f}" if isinstance(value, float) else str(value)
-            cells.append(f"<td>{html.escape(text)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+FIGURES_DIR = "figures"
 
 
-def build_report(run_dir: Path) -> dict[str, Any]:
-    """Write ``summary.json`` and a plain ``report.html`` for the run in ``run_dir``."""
+def _draw(spec: FigureSpec, run: RunData) -> tuple[bytes, str]:
+    """(PNG, caption) of a figure; when it cannot be drawn, a placeholder and the reason."""
+    with matplotlib.rc_context(RC):
+        try:
+            fig = spec.draw(run)
+            caption = spec.caption(run)
+        except FigureUnavailable as reason:
+            fig, caption = placeholder(spec.title, str(reason)), f"Not drawn: {reason}."
+        except Exception as error:  # a bug must not cost the reviewer the rest of the report
+            warnings.warn(f"reports: figure {spec.id!r} failed: {error!r}", stacklevel=2)
+            reason = f"this report could not draw it ({type(error).__name__}: {error})"
+            fig, caption = placeholder(spec.title, reason), f"Not drawn: {reason}."
+        return png_bytes(fig), caption
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Write via a temporary file, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def build_report(run_dir: Path, *, eps: float | None = None) -> dict[str, Any]:
+    """Write the figures, ``summary.json`` and ``report.html`` of the run in ``run_dir``.
+
+    Reads ``run_dir/results.sqlite`` read-only and never runs a model, so it works on a run
+    still in progress and rebuilds a finished run's report exactly.
+
+    Args:
+        run_dir: a run folder holding ``results.sqlite``.
+        eps: the eps the reliability, risk-coverage and example figures and the headline's
+            ECE / AUROC columns use; default: the largest eps in (0, 0.1], else the smallest
+            positive one (`reports.selection.chosen_eps`).
+
+    Returns:
+        the summary as written to ``summary.json`` (NaN as None), with ``figures`` filled:
+        [{"id", "title", "path" (relative to run_dir), "caption"}].
+    """
     run_dir = Path(run_dir)
+    pngs: dict[str, bytes] = {}
+    figures = []
     with ResultsStore(run_dir / "results.sqlite", readonly=True) as store:
+        (run_dir / FIGURES_DIR).mkdir(exist_ok=True)
         summary = summarize(store)
-    summary = write_summary(summary, run_dir / "summary.json")
-    title = html.escape(str(summary["run"]["name"]))
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{title}</title></head><body><h1>{title}</h1>{_table(summary)}</body></html>"
-    )
-    (run_dir / "report.html").write_text(page, encoding="utf-8")
-    return summary
+        run = RunData(summary, store, eps)
+        for spec in FIGURES:
+            png, caption = _draw(spec, run)
+            path = f"{FIGURES_DIR}/{spec.id}.png"
+            _write(run_dir / path, png)
+            pngs[spec.id] = png
+            figures.append({"id": spec.id, "title": spec.title, "path": path, "caption": caption})
+    summary["figures"] = figures
+    written = write_summary(summary, run_dir / "summary.json")
+    html = render_report(written, run.headline, run.palette, pngs)
+    _write(run_dir / "report.html", html.encode("utf-8"))
+    return written

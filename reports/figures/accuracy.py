@@ -1,0 +1,68 @@
+"""[accuracy_vs_eps] Robust accuracy against eps: a panel per attack, plus the worst case."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from reports.figures._common import (
+    FigureUnavailable,
+    eps_axis,
+    model_handles,
+    new_figure,
+    outside_legend,
+    percent_axis,
+)
+from reports.headline import headline
+from reports.run_data import RunData
+
+__all__ = ["WORST_CASE", "draw", "with_clean_point"]
+
+WORST_CASE = "worst case over attacks"
+
+
+def with_clean_point(
+    eps: np.ndarray, accuracy: np.ndarray, clean_accuracy: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prepend (0, clean accuracy) when eps 0 is not stored: robust accuracy at eps 0 is it."""
+    if (len(eps) and eps[0] == 0) or math.isnan(clean_accuracy):
+        return eps, accuracy
+    return np.concatenate([[0.0], eps]), np.concatenate([[clean_accuracy], accuracy])
+
+
+def draw(run: RunData) -> Figure:
+    if not run.summary["results"]:
+        raise FigureUnavailable("no job is stored yet")
+    panels = [*run.attacks, WORST_CASE]
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = new_figure(3.8 * ncols + 0.4, 3.1 * nrows + 0.6)
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    clean = {row.model: row.clean_accuracy for row in headline(run.summary, run.eps).rows}
+    for ax, panel in zip(axes, panels, strict=False):
+        for model in run.models:
+            if panel == WORST_CASE:
+                eps, accuracy = run.worst_curve(model)
+            else:
+                eps, accuracy = run.curve(model, panel, "accuracy")
+            if len(eps) == 0:
+                continue
+            eps, accuracy = with_clean_point(eps, accuracy, clean[model])
+            ax.plot(
+                eps,
+                100 * accuracy,
+                color=run.palette.colour(model),
+                marker=run.palette.marker(model),
+                markersize=4.5,
+                linewidth=1.6,
+            )
+        ax.set_title(panel if panel == WORST_CASE else f"attack: {panel}")
+        percent_axis(ax, "robust accuracy (%)")
+        eps_axis(ax, run)
+        ax.tick_params(labelbottom=True, labelleft=True)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    outside_legend(fig, model_handles(run, run.models))
+    return fig

@@ -1,0 +1,98 @@
+"""[reliability] Reliability diagrams with confidence histograms, clean vs the strongest attack.
+
+Per model, at the chosen eps and its strongest attack there: accuracy in each confidence bin
+against the bin's mean confidence (on the diagonal = calibrated), for the clean inputs (grey)
+and the attacked ones (the model's colour), and below, how the confidences are distributed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from reports.figures._common import FigureUnavailable, new_figure, outside_legend
+from reports.palette import CLEAN
+from reports.run_data import RunData
+from reports.selection import fmt_eps
+from robustbench_local.store import JobKey
+from uncertainty.metrics import ReliabilityBins, reliability_bins
+
+__all__ = ["N_BINS", "bins", "draw"]
+
+N_BINS = 15  # as the protocol's ECE, so the diagram and the stored ECE agree
+
+
+def bins(run: RunData, key: JobKey, prefix: str) -> tuple[ReliabilityBins, np.ndarray]:
+    """Reliability bins and the confidences of one job's clean or adversarial predictions."""
+    s = run.samples(key)
+    confidence = np.ascontiguousarray(s[f"{prefix}_confidence"])
+    correct = np.ascontiguousarray(s[f"{prefix}_pred"] == s["label"])
+    return reliability_bins(torch.from_numpy(confidence), torch.from_numpy(correct), N_BINS), (
+        confidence
+    )
+
+
+def draw(run: RunData) -> Figure:
+    if run.chosen_eps is None:
+        raise FigureUnavailable("no job at eps > 0 is stored, so there is no attack to compare")
+    jobs = [k for k in map(run.strongest, run.models) if k is not None]
+    jobs = [k for k in jobs if len(run.samples(k)["idx"])]
+    if not jobs:
+        raise FigureUnavailable(f"no job with samples is stored at eps {fmt_eps(run.chosen_eps)}")
+    ncols = min(4, len(jobs))
+    nrows = math.ceil(len(jobs) / ncols)
+    fig = new_figure(2.9 * ncols + 0.6, 4.3 * nrows + 0.5)
+    subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
+    edges = np.linspace(0, 100, N_BINS + 1)
+    for sub, key in zip(subfigs, jobs, strict=False):
+        colour = run.palette.colour(key.model)
+        diagram, histogram = sub.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
+        diagram.plot([0, 100], [0, 100], color="black", linewidth=1, linestyle=":")
+        for prefix, c, marker in (
+            ("clean", CLEAN, "o"),
+            ("adv", colour, run.palette.marker(key.model)),
+        ):
+            b, confidence = bins(run, key, prefix)
+            filled = b.count.numpy() > 0
+            # Marker area grows with the bin's share of inputs: a bin of one input can swing
+            # from 0 to 100 % and should not look as solid as a bin of hundreds.
+            share = b.count.numpy()[filled] / max(len(confidence), 1)
+            x = 100 * b.mean_confidence.numpy()[filled]
+            y = 100 * b.accuracy.numpy()[filled]
+            diagram.plot(x, y, color=c, linewidth=1, alpha=0.7)
+            diagram.scatter(x, y, s=6 + 150 * share, color=c, marker=marker, zorder=3)
+            weights = np.full(len(confidence), 100.0 / max(len(confidence), 1))
+            histogram.hist(
+                100 * confidence,
+                bins=edges,
+                weights=weights,
+                color=c,
+                alpha=0.55,
+                histtype="stepfilled",
+            )
+        sub.suptitle(f"{key.model}\n{key.attack} at eps {fmt_eps(key.eps)}", fontsize=10)
+        diagram.set_xlim(0, 100)
+        diagram.set_ylim(-3, 103)
+        diagram.set_ylabel("accuracy in bin (%)")
+        histogram.set_xlabel("confidence (top-class probability, %)")
+        histogram.set_ylabel("inputs (%)")
+    for sub in subfigs[len(jobs) :]:
+        sub.set_visible(False)
+    outside_legend(
+        fig,
+        ncols=4 if len(jobs) >= 3 else 2,
+        handles=[
+            Line2D([], [], color=CLEAN, marker="o", ms=4, label="clean inputs"),
+            Line2D(
+                [], [], color="#444444", marker="s", ms=4, label="attacked inputs (model colour)"
+            ),
+            Line2D([], [], color="black", linestyle=":", label="perfect calibration"),
+            Patch(color="#444444", alpha=0.4, label="confidence histogram"),
+        ],
+    )
+    return fig

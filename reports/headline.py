@@ -1,0 +1,110 @@
+"""The headline numbers of a run, one row per model, from its summary alone.
+
+Shared by the run report's headline table and the leaderboard, so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.selection import (
+    chosen_eps,
+    eps_values,
+    model_order,
+    num,
+    result,
+    strongest_attack,
+)
+
+__all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "headline"]
+
+# The scores whose AUROC of telling adversarial from clean inputs the protocol stores.
+DETECTION_SCORES = ("confidence", "total", "epistemic")
+SHORT = {"confidence": "conf.", "total": "total", "epistemic": "epist."}  # table headers
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model's headline numbers (fractions in [0, 1]; NaN where not stored).
+
+    Attributes:
+        model: the model's name.
+        clean_accuracy: median clean accuracy over the model's jobs (equal across jobs
+            unless the model is stochastic).
+        worst_accuracy: eps -> robust accuracy against all attacks at once (per sample).
+        attack: the strongest attack at the chosen eps (None if no job there).
+        accuracy: robust accuracy under that attack.
+        mean_confidence: mean confidence on its adversarial inputs.
+        ece_clean, ece_adv: calibration error on the clean and the adversarial inputs.
+        auroc: score -> AUROC of telling that attack's adversarial inputs from clean ones.
+    """
+
+    model: str
+    clean_accuracy: float
+    worst_accuracy: dict[float, float]
+    attack: str | None
+    accuracy: float = math.nan
+    mean_confidence: float = math.nan
+    ece_clean: float = math.nan
+    ece_adv: float = math.nan
+    auroc: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A run's headline: its eps values, the chosen eps and one row per model."""
+
+    eps: list[float]
+    chosen_eps: float | None
+    rows: list[ModelRow]
+
+
+def _clean_accuracy(summary: Mapping[str, Any], model: str) -> float:
+    values = [num(r.get("clean_accuracy")) for r in summary["results"] if r["model"] == model]
+    values = [v for v in values if not math.isnan(v)]
+    # The median: exactly the shared value when every job agrees (a deterministic model).
+    return statistics.median(values) if values else math.nan
+
+
+def headline(summary: Mapping[str, Any], eps: float | None = None) -> Headline:
+    """Per-model headline numbers.
+
+    Args:
+        summary: a run summary (NaN or null for undefined numbers).
+        eps: the eps for the attack-specific columns; default `selection.chosen_eps`.
+
+    Returns:
+        The Headline; models in config order.
+    """
+    all_eps = eps_values(summary)
+    eps = chosen_eps(all_eps) if eps is None else eps
+    rows = []
+    for model in model_order(summary):
+        worst = {
+            float(w["eps"]): num(w.get("accuracy"))
+            for w in summary.get("worst_case", [])
+            if w["model"] == model
+        }
+        attack = None if eps is None else strongest_attack(summary, model, eps)
+        row = None if attack is None or eps is None else result(summary, model, attack, eps)
+        if row is None:
+            rows.append(ModelRow(model, _clean_accuracy(summary, model), worst, None))
+            continue
+        rows.append(
+            ModelRow(
+                model=model,
+                clean_accuracy=_clean_accuracy(summary, model),
+                worst_accuracy=worst,
+                attack=attack,
+                accuracy=num(row.get("accuracy")),
+                mean_confidence=num(row.get("mean_confidence")),
+                ece_clean=num(row.get("clean_ece")),
+                ece_adv=num(row.get("ece")),
+                auroc={s: num(row.get(f"auroc_{s}")) for s in DETECTION_SCORES},
+            )
+        )
+    return Headline(eps=all_eps, chosen_eps=eps, rows=rows)

@@ -1,0 +1,195 @@
+"""The run report's page: headline, warnings, figures with captions, config and environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reports.captions import auroc, pct, three
+from reports.headline import DETECTION_SCORES, SHORT, Headline
+from reports.html import Html, data_uri, esc, join, page, swatch, table
+from reports.palette import Palette
+from reports.selection import chosen_eps_rule, fmt_eps, num
+
+__all__ = ["render_report"]
+
+RESULT_COLUMNS = (
+    ("model", "model"),
+    ("attack", "attack"),
+    ("eps", "eps"),
+    ("clean_accuracy", "clean acc."),
+    ("accuracy", "robust acc."),
+    ("attack_success_rate", "attack success"),
+    ("mean_confidence", "mean conf."),
+    ("mean_aleatoric", "aleatoric (nats)"),
+    ("mean_epistemic", "epistemic (nats)"),
+    ("ece", "ECE"),
+    ("clean_ece", "clean ECE"),
+    ("nll", "NLL"),
+    ("aurc", "AURC"),
+    ("auroc_confidence", "AUROC conf."),
+    ("auroc_total", "AUROC total"),
+    ("auroc_epistemic", "AUROC epi."),
+    ("seconds", "seconds"),
+)
+DOT = " \u00b7 "
+PERCENT = {"clean_accuracy", "accuracy", "attack_success_rate", "mean_confidence"}
+
+
+def _expected_jobs(run: Mapping[str, Any]) -> int | None:
+    config = run.get("config") or {}
+    try:
+        return len(config["models"]) * len(config["attacks"]) * len(config["sweep"]["eps"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _facts(summary: Mapping[str, Any]) -> Html:
+    run = summary["run"]
+    done = len(summary["results"])
+    expected = _expected_jobs(run)
+    if run.get("complete"):
+        status = Html(f'<span class="status">complete: {done} jobs</span>')
+    else:
+        of = f" of {expected}" if expected else ""
+        status = Html(f'<span class="status partial">in progress: {done}{of} jobs stored</span>')
+    facts = [
+        text.format(run[key])
+        for key, text in (
+            ("dataset", "dataset {}"),
+            ("n_examples", "{} examples"),
+            ("norm", "norm {}"),
+            ("seed", "seed {}"),
+            ("digest", "config digest {}"),
+        )
+        if run.get(key) is not None
+    ]
+    return Html(f'<p class="facts">{join([*facts, status], DOT)}</p>')
+
+
+def _warnings(summary: Mapping[str, Any]) -> Html:
+    warnings = summary.get("warnings") or []
+    if not warnings:
+        return Html("")
+    items = join(Html(f"<li>{esc(w)}</li>") for w in warnings)
+    return Html(
+        '<div class="warnings" role="alert"><strong>Warnings: these numbers may overstate '
+        f"robustness.</strong><ul>{items}</ul></div>"
+    )
+
+
+def _headline_table(head: Headline, palette: Palette) -> Html:
+    positive = [e for e in head.eps if e > 0]
+    at = f"eps {fmt_eps(head.chosen_eps)}" if head.chosen_eps is not None else "(no eps > 0)"
+    headers = [
+        "model",
+        "clean acc.",
+        *(f"eps {fmt_eps(e)}" for e in positive),
+        f"strongest attack at {at}",
+        "ECE clean",
+        "ECE attacked",
+        *(f"AUROC {SHORT[s]}" for s in DETECTION_SCORES),
+    ]
+    rows = []
+    for row in head.rows:
+        rows.append(
+            [
+                Html(swatch(palette.colour(row.model)) + esc(row.model)),
+                pct(row.clean_accuracy),
+                *(pct(row.worst_accuracy.get(e, float("nan"))) for e in positive),
+                row.attack or "n/a",
+                three(row.ece_clean),
+                three(row.ece_adv),
+                *(auroc(row.auroc.get(s, float("nan"))) for s in DETECTION_SCORES),
+            ]
+        )
+    if not rows:
+        return Html('<p class="note">No job is stored yet.</p>')
+    note = (
+        "The eps columns hold worst-case robust accuracy: a sample counts only if it is correct "
+        "when clean and under every attack at that eps. ECE and detection AUROC (telling "
+        f"attacked from clean inputs; 0.5 is chance) are under each model's strongest attack "
+        f"at {at}: "
+        f"{chosen_eps_rule()}."
+    )
+    attack_column = 2 + len(positive)
+    return Html(
+        table(headers, rows, text_columns={attack_column}) + f'<p class="note">{esc(note)}</p>'
+    )
+
+
+def _cell(key: str, value: Any) -> str:
+    if key in PERCENT:
+        return pct(value)
+    if key == "eps":
+        return fmt_eps(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return three(value) if key != "seconds" else f"{num(value):.1f}"
+    return "n/a" if value is None else str(value)
+
+
+def _figures(figures: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes]) -> Html:
+    blocks = []
+    for fig in figures:
+        image = ""
+        if fig["id"] in pngs:
+            image = f'<img src="{data_uri(pngs[fig["id"]])}" alt="{esc(fig["title"])}">'
+        blocks.append(
+            f'<figure id="{esc(fig["id"])}">{image}<figcaption>'
+            f'<span class="title">{esc(fig["title"])}.</span> {esc(fig["caption"])} '
+            f'<span class="note">(<a href="{esc(fig["path"])}">{esc(fig["path"])}</a>)</span>'
+            "</figcaption></figure>"
+        )
+    return Html("".join(blocks))
+
+
+def render_report(
+    summary: Mapping[str, Any], head: Headline, palette: Palette, pngs: Mapping[str, bytes]
+) -> str:
+    """The report page.
+
+    Args:
+        summary: the summary as written to summary.json (null for undefined numbers), with
+            its figures list filled.
+        head: the run's headline numbers.
+        palette: the run's model colours.
+        pngs: figure id -> PNG bytes, embedded as data URIs.
+
+    Returns:
+        the HTML document.
+    """
+    run = summary["run"]
+    name = run.get("name") or "unnamed run"
+    nav = join(
+        Html(f'<li><a href="#{esc(f["id"])}">{esc(f["title"])}</a></li>')
+        for f in summary["figures"]
+    )
+    results = table(
+        [label for _, label in RESULT_COLUMNS],
+        ([_cell(k, r.get(k)) for k, _ in RESULT_COLUMNS] for r in summary["results"]),
+        numeric_from=2,
+    )
+    environment = run.get("environment") or {}
+    env_table = table(["package / setting", "value"], sorted(environment.items()), numeric_from=2)
+    config = json.dumps(run.get("config") or {}, indent=2, sort_keys=False)
+    body = Html(
+        f"<h1>Robustness report: {esc(name)}</h1>"
+        f"{_facts(summary)}"
+        "<h2>Headline</h2>"
+        f"{_warnings(summary)}{_headline_table(head, palette)}"
+        f"<nav><ol>{nav}</ol></nav>"
+        "<h2>Figures</h2>"
+        f"{_figures(summary['figures'], pngs)}"
+        "<h2>All results</h2>"
+        f"<details><summary>{len(summary['results'])} jobs, one row each</summary>"
+        f"{results}</details>"
+        "<h2>Run</h2>"
+        f"<p>Config source: <code>{esc(run.get('config_source'))}</code></p>"
+        f"<details open><summary>config</summary><pre>{esc(config)}</pre></details>"
+        "<h3>Environment (package versions and device)</h3>"
+        f"{env_table}"
+        '<p class="note">Built by robustbench-local from results.sqlite alone; no model was '
+        "run to make this page.</p>"
+    )
+    return page(f"Robustness report: {name}", body)

@@ -1,0 +1,133 @@
+"""One run as the figures and captions see it: its summary plus the store's per-sample rows.
+
+Per-sample columns and example images are read from the (read-only) store on first use and
+kept, so a figure and its caption read each job once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reports.headline import Headline, headline
+from reports.palette import Palette
+from reports.selection import (
+    attack_order,
+    eps_values,
+    model_order,
+    num,
+    result,
+    strongest_attack,
+)
+from robustbench_local.store import JobKey, ResultsStore
+
+__all__ = ["RunData"]
+
+
+@dataclass
+class RunData:
+    """A run's summary, its headline numbers and lazy access to its per-sample rows.
+
+    Args:
+        summary: ``summarize(store)`` (NaN, not null, for undefined numbers).
+        store: the run's store, open read-only for as long as figures are drawn.
+        eps: the eps to zoom in on; default `selection.chosen_eps`.
+    """
+
+    summary: Mapping[str, Any]
+    store: ResultsStore
+    eps: float | None = None
+    _samples: dict[JobKey, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.models = model_order(self.summary)
+        self.attacks = attack_order(self.summary)
+        self.eps_values = eps_values(self.summary)
+        self.headline: Headline = headline(self.summary, self.eps)
+        self.chosen_eps = self.headline.chosen_eps
+        self.palette = Palette(model_order(self.summary, include_pending=True), self.attacks)
+
+    @property
+    def norm(self) -> str:
+        return str(self.summary["run"].get("norm") or "linf")
+
+    @property
+    def eps_label(self) -> str:
+        """The x-axis label of every eps axis."""
+        return f"epsilon ({self.norm} radius, pixel scale 0\u20131)"
+
+    def strongest(self, model: str) -> JobKey | None:
+        """The job of the model's strongest attack at the chosen eps, or None."""
+        if self.chosen_eps is None:
+            return None
+        attack = strongest_attack(self.summary, model, self.chosen_eps)
+        return None if attack is None else JobKey(model, attack, self.chosen_eps)
+
+    def curve(self, model: str, attack: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """(eps, value) of one stored metric over the model's jobs under one attack.
+
+        Returns:
+            two (P,) float64 arrays sorted by eps, jobs whose value is NaN or null left out.
+        """
+        points = [
+            (float(r["eps"]), num(r.get(metric)))
+            for r in self.summary["results"]
+            if r["model"] == model and r["attack"] == attack
+        ]
+        return _arrays(points)
+
+    def worst_curve(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(eps, robust accuracy against all attacks at once) for the model, sorted by eps."""
+        points = [
+            (float(w["eps"]), num(w.get("accuracy")))
+            for w in self.summary.get("worst_case", [])
+            if w["model"] == model
+        ]
+        return _arrays(points)
+
+    def strongest_curve(self, model: str, *metrics: str) -> tuple[np.ndarray, ...]:
+        """(eps, metric values...) under the strongest attack at each eps.
+
+        Returns:
+            (eps (P,), one (P,) array per metric), sorted by eps; eps with no stored job
+            (or a NaN accuracy) left out.
+        """
+        rows = []
+        for eps in self.eps_values:
+            attack = strongest_attack(self.summary, model, eps)
+            row = None if attack is None else result(self.summary, model, attack, eps)
+            if row is not None:
+                rows.append((eps, *(num(row.get(m)) for m in metrics)))
+        columns = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(metrics))
+        return tuple(columns[:, i] for i in range(columns.shape[1]))
+
+    def deterministic_models(self) -> list[str]:
+        """Models whose stored epistemic uncertainty is 0 in every job (one plain network)."""
+        out = []
+        for model in self.models:
+            rows = [r for r in self.summary["results"] if r["model"] == model]
+            if rows and all(
+                num(r.get("mean_epistemic")) == 0 and num(r.get("clean_mean_epistemic")) == 0
+                for r in rows
+            ):
+                out.append(model)
+        return out
+
+    def samples(self, key: JobKey) -> dict[str, np.ndarray]:
+        """The job's per-sample columns (see ``ResultsStore.samples``)."""
+        if key not in self._samples:
+            self._samples[key] = self.store.samples(key)
+        return self._samples[key]
+
+    def examples(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """The job's stored (sample index, clean image, adversarial image), (C, H, W) each."""
+        return self.store.examples(key)
+
+
+def _arrays(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    points = sorted(p for p in points if np.isfinite(p[1]))
+    eps = np.array([p[0] for p in points], dtype=np.float64)
+    return eps, np.array([p[1] for p in points], dtype=np.float64)

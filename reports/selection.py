@@ -1,0 +1,124 @@
+"""What a report looks at: model, attack and eps order, the chosen eps, the strongest attack.
+
+Everything here reads a summary (``robustbench_local.summary.summarize``, or ``summary.json``
+where NaN became null), so the run report and the leaderboard choose the same way.
+
+The chosen eps: the largest stored eps in (0, 0.1], else the smallest positive eps, else
+None (a run with only eps = 0). The strongest attack of a model at an eps is the attack with
+the lowest robust accuracy there (the first in config order on a tie).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "CHOSEN_EPS_LIMIT",
+    "attack_order",
+    "chosen_eps",
+    "chosen_eps_rule",
+    "eps_values",
+    "fmt_eps",
+    "model_order",
+    "num",
+    "result",
+    "strongest_attack",
+]
+
+# The chosen eps is the largest one at or below this (8/255 = 0.031 and 0.1 both qualify).
+CHOSEN_EPS_LIMIT = 0.1
+
+
+def num(value: Any) -> float:
+    """A summary value as a float: NaN for None, missing, non-numeric or non-finite values."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    value = float(value)
+    return value if math.isfinite(value) else math.nan
+
+
+def fmt_eps(eps: float) -> str:
+    """An eps as people write it: 0.1, 0.031, 0."""
+    return f"{eps:.3g}"
+
+
+def _config_names(summary: Mapping[str, Any], table: str, field: str) -> list[str]:
+    config = summary.get("run", {}).get("config") or {}
+    entries = config.get(table) or []
+    return [str(e[field]) for e in entries if isinstance(e, Mapping) and field in e]
+
+
+def _ordered(preferred: Iterable[str], present: Iterable[str]) -> list[str]:
+    present = list(dict.fromkeys(present))
+    ordered = [name for name in dict.fromkeys(preferred) if name in present]
+    return ordered + sorted(name for name in present if name not in ordered)
+
+
+def model_order(summary: Mapping[str, Any], *, include_pending: bool = False) -> list[str]:
+    """Model names in config order (then any others the store holds, sorted).
+
+    Args:
+        summary: a run summary.
+        include_pending: also list config models that have no stored job yet, so that a
+            model's colour depends on its place in the config only.
+    """
+    configured = _config_names(summary, "models", "name")
+    stored = [r["model"] for r in summary.get("results", [])]
+    if include_pending:
+        stored = [*configured, *stored]
+    return _ordered(configured, stored)
+
+
+def attack_order(summary: Mapping[str, Any]) -> list[str]:
+    """Attack labels with a stored job, in config order (then others, sorted)."""
+    configured = _config_names(summary, "attacks", "label")
+    return _ordered(configured, (r["attack"] for r in summary.get("results", [])))
+
+
+def eps_values(summary: Mapping[str, Any]) -> list[float]:
+    """Every stored eps, ascending."""
+    return sorted({float(r["eps"]) for r in summary.get("results", [])})
+
+
+def chosen_eps(eps: Iterable[float], limit: float = CHOSEN_EPS_LIMIT) -> float | None:
+    """The eps a report zooms in on (see the module docstring); None if none is positive."""
+    positive = sorted(e for e in eps if e > 0)
+    if not positive:
+        return None
+    below = [e for e in positive if e <= limit]
+    return below[-1] if below else positive[0]
+
+
+def chosen_eps_rule(limit: float = CHOSEN_EPS_LIMIT) -> str:
+    """The rule behind `chosen_eps`, in words, for captions."""
+    return (
+        f"the largest eps \u2264 {fmt_eps(limit)} that is > 0, else the smallest positive eps; "
+        "per model, the attack with the lowest robust accuracy there"
+    )
+
+
+def result(
+    summary: Mapping[str, Any], model: str, attack: str, eps: float
+) -> Mapping[str, Any] | None:
+    """The stored row of one job, or None."""
+    for row in summary.get("results", []):
+        if row["model"] == model and row["attack"] == attack and float(row["eps"]) == eps:
+            return row
+    return None
+
+
+def strongest_attack(summary: Mapping[str, Any], model: str, eps: float) -> str | None:
+    """The attack with the lowest robust accuracy for ``model`` at ``eps``; None if none."""
+    best: tuple[float, str] | None = None
+    for attack in attack_order(summary):
+        row = result(summary, model, attack, eps)
+        if row is None:
+            continue
+        accuracy = num(row.get("accuracy"))
+        if math.isnan(accuracy):
+            continue
+        if best is None or accuracy < best[0]:
+            best = (accuracy, attack)
+    return None if best is None else best[1]

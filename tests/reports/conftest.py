@@ -1,0 +1,204 @@
+"""Stored fixture runs for the report tests, written with ``ResultsStore.write_job`` directly.
+
+The per-sample numbers are synthetic but shaped like a real digits run: a standard model that
+stays confident while the attack fools it, an adversarially trained one that holds up, and a
+deep ensemble (named like a script tag, to test escaping) whose epistemic uncertainty grows
+under attack. Each sample has one latent robustness per model, so a sample broken at a small
+eps stays broken at a larger one and PGD breaks everything FGSM breaks. The aggregate metrics
+come from ``protocol.job_metrics`` on those samples, as in a real run. The example images are
+real 8x8 scikit-learn digits, so the gallery looks like the real thing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from robustbench_local.protocol import job_metrics
+from robustbench_local.store import JobKey, ResultsStore
+
+SCRIPT_MODEL = "<script>alert(1)</script>"
+K = 10  # classes
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """How a synthetic model behaves: clean accuracy, how fast attacks break it, uncertainty."""
+
+    name: str
+    clean_accuracy: float
+    break_rate: float  # fraction of samples PGD breaks per unit eps (capped at 1)
+    adv_confidence: float  # mean confidence of a fooled prediction
+    epistemic_share: float  # 0 for a deterministic model
+
+
+MODELS = (
+    ModelKind("standard", 0.97, 9.0, 0.93, 0.0),
+    ModelKind("pgd-at", 0.93, 2.0, 0.55, 0.0),
+    ModelKind(SCRIPT_MODEL, 0.98, 7.0, 0.62, 0.35),
+)
+ATTACKS = ("fgsm", "pgd")
+ATTACK_STRENGTH = {"fgsm": 0.6, "pgd": 1.0}
+EPS = (0.0, 0.05, 0.1, 0.2)
+
+
+def _entropy_of_top(confidence: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of a K-class prediction with top probability c and the rest spread."""
+    c = np.clip(confidence, 1e-6, 1 - 1e-6)
+    rest = (1 - c) / (K - 1)
+    return -(c * np.log(c) + (K - 1) * rest * np.log(rest))
+
+
+def _predictions(
+    rng: np.random.Generator, label: np.ndarray, correct: np.ndarray, confidence: np.ndarray
+) -> dict[str, np.ndarray]:
+    wrong = (label + rng.integers(1, K, len(label))) % K
+    pred = np.where(correct, label, wrong)
+    p_true = np.where(correct, confidence, (1 - confidence) / (K - 1))
+    return {
+        "pred": pred,
+        "confidence": confidence,
+        "nll": -np.log(p_true),
+        "brier": np.where(
+            correct,
+            (1 - confidence) ** 2 + (1 - confidence) ** 2 / (K - 1),
+            confidence**2 + (1 - p_true) ** 2,
+        ),
+    }
+
+
+def job_samples(model: ModelKind, attack: str, eps: float, n: int) -> dict[str, np.ndarray]:
+    """Per-sample columns of one job, deterministic in (model, attack, eps)."""
+    base = np.random.default_rng([zlib.crc32(model.name.encode()), 7])
+    label = base.integers(0, K, n)
+    robustness = base.random(n)  # a sample breaks once the attack's reach passes it
+    clean_ok = base.random(n) < model.clean_accuracy
+    clean_conf = np.clip(
+        np.where(clean_ok, 0.96, 0.6) + 0.04 * base.standard_normal(n), 0.2, 0.9995
+    )
+    reach = min(1.0, model.break_rate * ATTACK_STRENGTH[attack] * eps)
+    adv_ok = clean_ok & (robustness >= reach)
+    rng = np.random.default_rng(
+        [zlib.crc32(model.name.encode()), zlib.crc32(attack.encode()), int(eps * 1000)]
+    )
+    adv_conf = np.where(
+        adv_ok,
+        clean_conf - 0.25 * eps * rng.random(n),
+        model.adv_confidence + 0.06 * rng.standard_normal(n),
+    )
+    adv_conf = np.clip(adv_conf, 1.0 / K + 0.01, 0.9995)
+    out: dict[str, np.ndarray] = {"idx": np.arange(n), "label": label}
+    for prefix, ok, conf, share in (
+        ("clean", clean_ok, clean_conf, model.epistemic_share * 0.3),
+        ("adv", adv_ok, adv_conf, model.epistemic_share * (0.3 + 3 * eps)),
+    ):
+        # The clean columns are the same in every job of a model (the same model and inputs).
+        gen = base if prefix == "clean" else rng
+        for name, values in _predictions(gen, label, ok, conf).items():
+            out[f"{prefix}_{name}"] = values
+        total = _entropy_of_top(conf)
+        out[f"{prefix}_total"] = total
+        out[f"{prefix}_epistemic"] = min(share, 0.9) * total
+        out[f"{prefix}_aleatoric"] = total - out[f"{prefix}_epistemic"]
+    if eps == 0:  # the attack cannot move the input: adversarial = clean
+        for name in ("pred", "confidence", "total", "aleatoric", "epistemic", "nll", "brier"):
+            out[f"adv_{name}"] = out[f"clean_{name}"]
+    out["linf"] = np.full(n, eps)
+    out["l2"] = eps * np.sqrt(64) * (0.6 + 0.4 * rng.random(n))
+    return out
+
+
+def job_examples(
+    samples: dict[str, np.ndarray], eps: float, count: int
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Real digits as the clean images, each perturbed by eps * a fixed sign pattern."""
+    digits = load_digits()
+    out = []
+    for idx in samples["idx"][:count]:
+        label = int(samples["label"][idx])
+        image = digits.images[np.flatnonzero(digits.target == label)[idx % 20]] / 16.0
+        clean = image.astype(np.float32)[None]
+        signs = np.sign(np.random.default_rng(int(idx)).standard_normal(clean.shape))
+        adv = np.clip(clean + eps * signs, 0, 1).astype(np.float32)
+        out.append((int(idx), clean, adv))
+    return out
+
+
+@functools.cache
+def _job(model: ModelKind, attack: str, eps: float, n: int, examples: int) -> tuple:
+    """(samples, metrics, examples) of one job; cached, as runs share jobs between tests."""
+    samples = job_samples(model, attack, eps, n)
+    return samples, job_metrics(samples), job_examples(samples, eps, examples)
+
+
+def write_run(
+    run_dir: Path,
+    *,
+    name: str = "digits-fixture",
+    models: tuple[ModelKind, ...] = MODELS,
+    attacks: tuple[str, ...] = ATTACKS,
+    eps: tuple[float, ...] = EPS,
+    n: int = 80,
+    examples: int = 3,
+    complete: bool = True,
+    skip: frozenset[JobKey] = frozenset(),
+    nan_metrics: tuple[str, ...] = (),
+) -> Path:
+    """Write a run folder with results.sqlite (every job of the grid but those in skip).
+
+    ``nan_metrics`` are stored as NaN in every job (an undefined AUROC, say).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "run": {"name": name, "dataset": "digits", "n_examples": n, "seed": 0, "split": "test"},
+        "models": [{"name": m.name, "zoo": "digits-cnn", "recipe": "standard"} for m in models],
+        "attacks": [{"label": a, "name": a, "params": {}} for a in attacks],
+        "sweep": {"eps": list(eps), "norm": "linf"},
+    }
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        store.set_meta("digest", "0123456789abcdef")
+        store.set_meta("config", config)
+        store.set_meta("config_source", "<fixture>")
+        store.set_meta(
+            "environment",
+            {"torch": "2.14.1", "numpy": "2.4.6", "python": "3.11", "device": "cpu"},
+        )
+        store.set_meta("n_examples", n)
+        for model in models:
+            for attack in attacks:
+                for e in eps:
+                    key = JobKey(model.name, attack, e)
+                    if key in skip:
+                        continue
+                    samples, metrics, images = _job(model, attack, e, n, examples)
+                    metrics = {**metrics, **dict.fromkeys(nan_metrics, math.nan)}
+                    store.write_job(key, metrics, samples, images, seconds=1.0)
+        store.set_meta("complete", complete)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A complete stored run (3 models x 2 attacks x 4 eps, 80 samples); not yet reported."""
+    return write_run(tmp_path_factory.mktemp("runs") / "digits-fixture")
+
+
+@pytest.fixture(scope="session")
+def built_run(
+    fixture_run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """A copy of the fixture run with its report built once; tests must not change it."""
+    from reports import build_report
+
+    run_dir = tmp_path_factory.mktemp("built") / fixture_run.name
+    shutil.copytree(fixture_run, run_dir)
+    return run_dir, build_report(run_dir)

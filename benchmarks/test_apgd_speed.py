@@ -12,49 +12,21 @@ spread between rounds is larger than the rule's cost (about 1%).
 
 from __future__ import annotations
 
-import pytest
 import torchattacks
 
 from attacks import apgd, pgd
+from benchmarks.timing import interleaved_ratios
 
-STEPS, EPS, ROUNDS = 20, 0.05, 3
-timings: dict[str, float] = {}
-
-
-def _run(benchmark, name: str, fn) -> None:
-    benchmark.group = "apgd-20, batch 512, CPU"
-    benchmark.pedantic(fn, rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    timings[name] = benchmark.stats.stats.min
+STEPS, EPS = 20, 0.05
 
 
-def test_ours_pgd(benchmark, digits28) -> None:
+def test_apgd_against_pgd_and_torchattacks(benchmark, digits28) -> None:
     model, x, y = digits28
-    _run(benchmark, "pgd", lambda: pgd(model, x, y, EPS, steps=STEPS))
-
-
-def test_torchattacks_apgd(benchmark, digits28) -> None:
-    model, x, y = digits28
-    attack = torchattacks.APGD(model, eps=EPS, steps=STEPS, loss="ce", n_restarts=1)
-    _run(benchmark, "torchattacks", lambda: attack(x, y))
-
-
-def test_ours_apgd(benchmark, digits28) -> None:
-    model, x, y = digits28
-    _run(benchmark, "ours", lambda: apgd(model, x, y, EPS, steps=STEPS))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report_ratios():
-    """After the file's benchmarks: print the ratios and check them against the targets."""
-    yield
-    if {"pgd", "torchattacks", "ours"} - timings.keys():
-        return  # a partial run (-k): nothing to compare
-    ratios = {
-        "ours / pgd": timings["ours"] / timings["pgd"],
-        "ours / torchattacks": timings["ours"] / timings["torchattacks"],
-    }
-    print("\nAPGD-20 ratios (min over rounds):")
-    for name, ratio in ratios.items():
-        print(f"  {name:24s} {ratio:6.3f}")
-    if ratios["ours / pgd"] > 1.05:
-        pytest.fail(f"apgd speed targets missed: {ratios}")
+    peer = torchattacks.APGD(model, eps=EPS, steps=STEPS, loss="ce", n_restarts=1)
+    ratios = interleaved_ratios(
+        benchmark,
+        lambda: apgd(model, x, y, EPS, steps=STEPS),
+        {"pgd": lambda: pgd(model, x, y, EPS, steps=STEPS), "torchattacks": lambda: peer(x, y)},
+        group="apgd-20, batch 512, CPU",
+    )
+    assert ratios["ours / pgd"] <= 1.05

@@ -8,6 +8,7 @@ gradient attack (fgsm, pgd, apgd) is one run of the shared loop in :mod:`attacks
 ``square`` is a gradient-free random search that needs only the model's outputs.
 """
 
+from attacks._driver import Objective
 from attacks.apgd import apgd
 from attacks.descent import Select
 from attacks.fgsm import fgsm
@@ -16,4 +17,4 @@ from attacks.norms import Norm
 from attacks.pgd import pgd
 from attacks.square import square
 
-__all__ = ["Loss", "Norm", "Select", "apgd", "fgsm", "pgd", "square"]
+__all__ = ["Loss", "Norm", "Objective", "Select", "apgd", "fgsm", "pgd", "square"]

@@ -24,21 +24,36 @@ from attacks._checks import (
 from attacks.descent import Evaluate, Feasible, Select, StepRule, descend, eval_mode
 from attacks.norms import GEOMETRIES, Norm
 
+# objective(model, x (B, ...), y (B,)) -> (value to maximise (B,), logits (B, K))
+Objective = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
 
-def make_evaluate(model: nn.Module, loss: object, targeted: bool) -> Evaluate:
-    """The objective the loop maximises: the loss, or its negation for a targeted attack."""
+
+def make_evaluate(
+    model: nn.Module, loss: object, targeted: bool, objective: Objective | None = None
+) -> Evaluate:
+    """What the loop maximises: the loss on the model's logits, or a whole ``objective`` of
+    the model and input (an adaptive attack's); negated for a targeted attack."""
+    if objective is not None and not callable(objective):
+        raise TypeError(
+            f"objective must be a callable (model, x, y) -> (values, logits); got {objective!r}"
+        )
     loss_fn = resolve_loss(loss)
     sign = -1.0 if targeted else 1.0
     checked = False
 
     def evaluate(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         nonlocal checked
-        logits = model(x)
-        if not checked:  # the first call sees the whole batch; later ones see subsets
-            check_logits(logits, y)
-        value = loss_fn(logits, y)
+        if objective is None:
+            logits = model(x)
+            if not checked:  # the first call sees the whole batch; later ones see subsets
+                check_logits(logits, y)
+            value = loss_fn(logits, y)
+        else:
+            value, logits = objective(model, x, y)
+            if not checked:
+                check_logits(logits, y)
         if not checked:
-            check_loss_output(value, x.shape[0], loss_fn)
+            check_loss_output(value, x.shape[0], objective or loss_fn)
             checked = True
         return sign * value, logits
 
@@ -63,6 +78,7 @@ def gradient_attack(
     early_stop: bool,
     generator: torch.Generator | None,
     select: str | Select = Select.FIRST_FOOLING,
+    objective: Objective | None = None,
 ) -> Tensor:
     """Validate the arguments, then run ``descend`` with the model in eval mode.
 
@@ -87,7 +103,7 @@ def gradient_attack(
         )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
-    evaluate = make_evaluate(model, loss, targeted)
+    evaluate = make_evaluate(model, loss, targeted, objective)
     feasible = Feasible(geometry, eps, bounds)
 
     # The caller may sit in no_grad or inference mode (an evaluation loop); the attack

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
-from attacks._driver import gradient_attack
+from attacks._driver import Objective, gradient_attack
 from attacks.descent import FixedStep, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
@@ -30,6 +30,7 @@ def pgd(
     early_stop: bool = False,
     generator: torch.Generator | None = None,
     select: str | Select = "first_fooling",
+    objective: Objective | None = None,
 ) -> Tensor:
     """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
 
@@ -53,6 +54,9 @@ def pgd(
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
             for stochastic models, whose single noisy verdict may not hold).
+        objective: instead of ``loss``, a whole objective (model, x (B, ...), y (B,)) ->
+            (values to maximise (B,), logits (B, K)), for adaptive attacks whose goal needs
+            more than the logits (say, keeping an uncertainty low while fooling).
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
@@ -79,4 +83,5 @@ def pgd(
         early_stop=early_stop,
         generator=generator,
         select=select,
+        objective=objective,
     )

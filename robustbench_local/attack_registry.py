@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from attacks import apgd, fgsm, pgd, square
+from robustbench_local.adaptive import pgd_adaptive
 from robustbench_local.registry import Registry
 
 __all__ = ["ATTACKS", "AttackEntry", "attack_entry", "attack_params"]
@@ -191,5 +192,37 @@ _register(
         params={"n_queries": 1000, "p_init": 0.8},
         norms=frozenset({"linf"}),
         description="Square attack: gradient-free random search (Andriushchenko et al. 2020), linf",
+    ),
+)
+
+
+def _pgd_adaptive(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    *,
+    norm: str,
+    generator: torch.Generator | None,
+    **params: Any,
+) -> Tensor:
+    return pgd_adaptive(model, x, y, eps, norm=norm, generator=generator, **params)
+
+
+_register(
+    "pgd-adaptive",
+    AttackEntry(
+        run=_pgd_adaptive,
+        params={
+            "steps": 20,
+            "step_size": None,
+            "restarts": 1,
+            "random_start": True,
+            "eot_samples": 1,
+            "weight": 3.0,
+            "margin_cap": 1.0,
+        },
+        description="PGD that fools while holding epistemic uncertainty at the clean level "
+        "(tests uncertainty-based detection against an adaptive attacker)",
     ),
 )

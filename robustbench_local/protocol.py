@@ -9,6 +9,7 @@ how well each score tells adversarial from clean inputs (AUROC / AUPR).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ __all__ = [
     "Predictions",
     "detection_metrics",
     "job_metrics",
+    "matched_noise",
     "predict",
     "sample_columns",
 ]
@@ -84,15 +86,52 @@ def predict(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Predictions, Tensor
 
 
 def sample_columns(
-    y: np.ndarray, clean: Predictions, adv: Predictions, linf: np.ndarray, l2: np.ndarray
+    y: np.ndarray,
+    clean: Predictions,
+    adv: Predictions,
+    noise: Predictions,
+    linf: np.ndarray,
+    l2: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The store's per-sample columns (see `store.SAMPLE_COLUMNS`), each (N,)."""
     columns: dict[str, np.ndarray] = {"idx": np.arange(len(y)), "label": y}
-    for prefix, preds in (("clean", clean), ("adv", adv)):
+    for prefix, preds in (("clean", clean), ("adv", adv), ("noise", noise)):
         for name in Predictions.__dataclass_fields__:
             columns[f"{prefix}_{name}"] = getattr(preds, name)
     columns["linf"], columns["l2"] = linf, l2
     return columns
+
+
+def matched_noise(
+    x: Tensor,
+    x_adv: Tensor,
+    norm: str,
+    bounds: tuple[float, float],
+    generator: torch.Generator,
+) -> Tensor:
+    """Clean inputs plus random noise as large as each sample's adversarial perturbation.
+
+    linf: random signs times the perturbation's linf size (a random corner of its ball);
+    l2: a random Gaussian direction scaled to the perturbation's l2 size. Clipped to the
+    bounds, as the attack's own inputs are.
+
+    Args:
+        x: clean inputs (B, ...); x_adv: attacked inputs (B, ...).
+        norm: "linf" or "l2"; bounds: the valid input range.
+        generator: source of the noise (a CPU generator; draws move to x's device).
+
+    Returns:
+        (B, ...) noisy inputs.
+    """
+    delta = (x_adv - x).flatten(1)
+    if norm == "linf":
+        size = delta.abs().amax(dim=1)
+        draw = torch.randint(0, 2, x.shape, generator=generator).to(x) * 2 - 1
+    else:
+        size = delta.norm(dim=1)
+        draw = torch.randn(x.shape, generator=generator).to(x)
+        draw = draw / draw.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (x.dim() - 1))
+    return (x + draw * size.view(-1, *[1] * (x.dim() - 1))).clamp(*bounds)
 
 
 def _suspicion(samples: Mapping[str, np.ndarray], prefix: str, score: str) -> np.ndarray:
@@ -101,32 +140,51 @@ def _suspicion(samples: Mapping[str, np.ndarray], prefix: str, score: str) -> np
     return -values if score == "confidence" else values
 
 
-def detection_metrics(
-    samples: Mapping[str, np.ndarray], subset: np.ndarray | None = None, suffix: str = ""
+def _separation(
+    samples: Mapping[str, np.ndarray], positive: str, keep: np.ndarray, suffix: str
 ) -> dict[str, float]:
-    """AUROC / AUPR of telling the adversarial inputs from their clean originals, per score.
-
-    Args:
-        samples: per-sample columns as stored.
-        subset: (N,) bool, the samples to use (all when None).
-        suffix: appended to each metric name (e.g. "_successful").
-
-    Returns:
-        auroc_<score><suffix> and aupr_<score><suffix> for each score in DETECTION_SCORES;
-        NaN when the subset is empty.
-    """
-    keep = np.ones(len(samples["label"]), bool) if subset is None else subset
+    """AUROC / AUPR of each score for ``positive`` inputs against their clean originals."""
     n = int(keep.sum())
-    is_adversarial = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
+    if n == 0:  # no such inputs (say, no successful attack at eps 0): undefined, not 0.5
+        return {
+            f"{kind}_{score}{suffix}": math.nan
+            for score in DETECTION_SCORES
+            for kind in ("auroc", "aupr")
+        }
+    is_positive = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
     out = {}
     for score in DETECTION_SCORES:
         both = np.concatenate(
-            [_suspicion(samples, "clean", score)[keep], _suspicion(samples, "adv", score)[keep]]
+            [_suspicion(samples, "clean", score)[keep], _suspicion(samples, positive, score)[keep]]
         )
         scores = torch.from_numpy(both)
-        out[f"auroc_{score}{suffix}"] = metrics.auroc(scores, is_adversarial)
-        out[f"aupr_{score}{suffix}"] = metrics.aupr(scores, is_adversarial)
+        out[f"auroc_{score}{suffix}"] = metrics.auroc(scores, is_positive)
+        out[f"aupr_{score}{suffix}"] = metrics.aupr(scores, is_positive)
     return out
+
+
+def detection_metrics(samples: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """The detection protocol of Smith and Gal (2018), for each score in DETECTION_SCORES.
+
+    Args:
+        samples: per-sample columns as stored.
+
+    Returns:
+        auroc_/aupr_<score>: adversarial inputs against their clean originals, all of them;
+        auroc_/aupr_<score>_successful: only where the attack succeeded (clean right,
+        attacked wrong); auroc_/aupr_<score>_noise: the control, clean inputs plus random
+        noise of the same norm against the clean ones. A score that separates noise as
+        well as attacks detects perturbation, not adversarial intent. NaN where a group
+        is empty.
+    """
+    label = samples["label"]
+    everyone = np.ones(len(label), dtype=bool)
+    successful = (samples["clean_pred"] == label) & (samples["adv_pred"] != label)
+    return {
+        **_separation(samples, "adv", everyone, ""),
+        **_separation(samples, "adv", successful, "_successful"),
+        **_separation(samples, "noise", everyone, "_noise"),
+    }
 
 
 def job_metrics(samples: Mapping[str, np.ndarray], n_bins: int = 15) -> dict[str, float]:
@@ -140,7 +198,8 @@ def job_metrics(samples: Mapping[str, np.ndarray], n_bins: int = 15) -> dict[str
         accuracy (robust accuracy over all N), clean_accuracy, attack_success_rate (among
         the initially correct), mean_confidence, mean_total, mean_aleatoric,
         mean_epistemic (all on the adversarial inputs), ece, nll, brier, aurc (adversarial
-        predictions), clean_ece, and the detection AUROC / AUPR of each score.
+        predictions), clean_ece, noise_accuracy and noise_mean_epistemic (the control
+        inputs), and the detection AUROC / AUPR of each score (see `detection_metrics`).
     """
     label = samples["label"]
     clean_ok = samples["clean_pred"] == label
@@ -157,6 +216,8 @@ def job_metrics(samples: Mapping[str, np.ndarray], n_bins: int = 15) -> dict[str
         "mean_aleatoric": float(samples["adv_aleatoric"].mean()),
         "mean_epistemic": float(samples["adv_epistemic"].mean()),
         "clean_mean_epistemic": float(samples["clean_epistemic"].mean()),
+        "noise_accuracy": float((samples["noise_pred"] == label).mean()),
+        "noise_mean_epistemic": float(samples["noise_epistemic"].mean()),
         "nll": float(samples["adv_nll"].mean()),
         "brier": float(samples["adv_brier"].mean()),
         "mean_linf": float(samples["linf"].mean()),

@@ -25,13 +25,29 @@ from robustbench_local.builders import BuiltModel, build_model, prepare_model
 from robustbench_local.config import Config
 from robustbench_local.datasets import load_tensors
 from robustbench_local.devices import resolve_device
+from robustbench_local.diagnostics import diagnose
 from robustbench_local.executor import Executor, SerialExecutor
-from robustbench_local.protocol import Predictions, job_metrics, predict, sample_columns
+from robustbench_local.protocol import (
+    Predictions,
+    job_metrics,
+    matched_noise,
+    predict,
+    sample_columns,
+)
 from robustbench_local.store import JobKey, ResultsStore, StoreError
 
-__all__ = ["JobOutcome", "RunOptions", "derive_seed", "plan_jobs", "run_benchmark"]
+__all__ = [
+    "DiagnosticsKey",
+    "JobOutcome",
+    "RunOptions",
+    "derive_seed",
+    "plan_jobs",
+    "plan_work",
+    "run_benchmark",
+]
 
 EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery
+BOUNDS = (0.0, 1.0)  # pixel space (DESIGN.md): every dataset loads into [0, 1]
 
 
 def derive_seed(*parts: object) -> int:
@@ -60,6 +76,38 @@ class JobOutcome:
     samples: dict[str, np.ndarray]
     examples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class DiagnosticsKey:
+    """The gradient-masking measurements of one model (see `diagnostics.diagnose`)."""
+
+    model: str
+
+
+@dataclass
+class DiagnosticsOutcome:
+    """A model's diagnostics, handed back for storing."""
+
+    model: str
+    values: dict[str, float]
+
+
+Work = JobKey | DiagnosticsKey
+Outcome = JobOutcome | DiagnosticsOutcome
+
+
+def plan_work(config: Config, store: ResultsStore) -> list[Work]:
+    """What is left to do: per model, its diagnostics, then its jobs, each once."""
+    done_jobs, diagnosed = store.finished(), store.diagnostics().keys()
+    work: list[Work] = []
+    for model in config.models:
+        if model.name not in diagnosed:
+            work.append(DiagnosticsKey(model.name))
+        work += [
+            job for job in plan_jobs(config) if job.model == model.name and job not in done_jobs
+        ]
+    return work
 
 
 def plan_jobs(config: Config) -> list[JobKey]:
@@ -127,6 +175,20 @@ class Workbench:
             self._clean[name] = Predictions.concat(parts)
         return self._clean[name]
 
+    def diagnose(self, key: DiagnosticsKey) -> DiagnosticsOutcome:
+        """Measure what the gradient-masking checks need for one model."""
+        built, spec = self.model(key.model), self.specs[key.model]
+        values = diagnose(
+            built.attack,
+            built.evaluate,
+            self.x.to(self.device),
+            self.y.to(self.device),
+            bounds=BOUNDS,
+            stochastic=spec.stochastic,
+            seed=derive_seed(self.config.run.seed, key.model, "diagnostics"),
+        )
+        return DiagnosticsOutcome(key.model, values)
+
     def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
         """Run one job: attack every batch, evaluate, aggregate."""
         started = time.perf_counter()
@@ -134,7 +196,7 @@ class Workbench:
         entry = attack_entry(attack.name)
         spec = self.specs[job.model]
         built, clean = self.model(job.model), self.clean(job.model)
-        adv_parts, linf, l2, examples = [], [], [], []
+        adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
         for b, rows in enumerate(self.batches()):
             x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
             if job.eps == 0.0:
@@ -154,6 +216,14 @@ class Workbench:
                 )
             _reseed(built.evaluate, self._eval_seed(job.model, b))
             adv_parts.append(predict(built.evaluate, x_adv, y)[0])
+            noise_seed = derive_seed(
+                self.config.run.seed, job.model, job.attack, job.eps, b, "noise"
+            )
+            x_noise = matched_noise(
+                x, x_adv, self.config.sweep.norm, BOUNDS, torch.Generator().manual_seed(noise_seed)
+            )
+            _reseed(built.evaluate, self._eval_seed(job.model, b))
+            noise_parts.append(predict(built.evaluate, x_noise, y)[0])
             delta = (x_adv - x).flatten(1).double()
             linf.append(delta.abs().amax(dim=1).cpu().numpy())
             l2.append(delta.norm(dim=1).cpu().numpy())
@@ -166,6 +236,7 @@ class Workbench:
             self.y.numpy(),
             clean,
             Predictions.concat(adv_parts),
+            Predictions.concat(noise_parts),
             np.concatenate(linf),
             np.concatenate(l2),
         )
@@ -224,10 +295,9 @@ def run_benchmark(
         download=run.download,
     )
     store.set_meta("n_examples", len(y))
-    done = store.finished()
-    pending = [job for job in plan_jobs(config) if job not in done]
+    pending = plan_work(config, store)
     show = not options.quiet
-    for name in dict.fromkeys(job.model for job in pending):
+    for name in dict.fromkeys(item.model for item in pending):
         prepare_model(
             next(m for m in config.models if m.name == name),
             run,
@@ -239,11 +309,11 @@ def run_benchmark(
 
     bench = Workbench(config, x, y, device, options)
     executor = executor or SerialExecutor()
-    n_batches = len(bench.batches())
+    n_jobs = sum(isinstance(item, JobKey) for item in pending)
     with (
-        tqdm(total=len(pending), desc="jobs", unit="job", disable=not show) as jobs_bar,
+        tqdm(total=len(pending), desc="work", unit="item", disable=not show) as work_bar,
         tqdm(
-            total=len(pending) * n_batches,
+            total=n_jobs * len(bench.batches()),
             desc="batches",
             unit="batch",
             leave=False,
@@ -251,15 +321,21 @@ def run_benchmark(
         ) as batch_bar,
     ):
 
-        def work(job: JobKey) -> JobOutcome:
-            jobs_bar.set_postfix_str(f"{job.model} / {job.attack} / eps={job.eps:g}")
-            return bench.evaluate(job, progress=lambda: batch_bar.update(1))
+        def work(item: Work) -> Outcome:
+            if isinstance(item, DiagnosticsKey):
+                work_bar.set_postfix_str(f"{item.model} / gradient-masking diagnostics")
+                return bench.diagnose(item)
+            work_bar.set_postfix_str(f"{item.model} / {item.attack} / eps={item.eps:g}")
+            return bench.evaluate(item, progress=lambda: batch_bar.update(1))
 
         for outcome in executor.map(work, pending):
-            store.write_job(
-                outcome.key, outcome.metrics, outcome.samples, outcome.examples, outcome.seconds
-            )
-            jobs_bar.update(1)
+            if isinstance(outcome, DiagnosticsOutcome):
+                store.write_diagnostics(outcome.model, outcome.values)
+            else:
+                store.write_job(
+                    outcome.key, outcome.metrics, outcome.samples, outcome.examples, outcome.seconds
+                )
+            work_bar.update(1)
     store.set_meta("complete", True)
     return store
 

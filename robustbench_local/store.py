@@ -8,9 +8,11 @@ else, so everything a report draws must be stored here.
 Tables:
     meta(key, value)          run-level facts as JSON (config, digest, versions, device)
     jobs(model, attack, eps, metrics, seconds, finished)      one row per finished job
-    samples(job, idx, ...)    per sample: label, clean and adversarial prediction,
-                              confidence, uncertainties, nll, brier, perturbation size
+    samples(job, idx, ...)    per sample: label; for the clean, adversarial and noisy
+                              input: prediction, confidence, uncertainties, nll, brier;
+                              the perturbation's size
     examples(job, idx, ...)   a few clean and adversarial images per job, for the gallery
+    diagnostics(model, values) per model, the gradient-masking measurements (diagnostics.py)
 """
 
 from __future__ import annotations
@@ -28,14 +30,15 @@ import numpy as np
 
 __all__ = ["SAMPLE_COLUMNS", "JobKey", "JobRecord", "ResultsStore", "StoreError"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# Per-sample columns, each stored once for the clean input and once for the attacked one.
+# Per-sample columns, each stored for three inputs: the clean one, the attacked one, and the
+# clean one plus random noise of the attack's norm (the detection protocol's control).
 SAMPLE_FIELDS = ("pred", "confidence", "total", "aleatoric", "epistemic", "nll", "brier")
+INPUT_KINDS = ("clean", "adv", "noise")
 SAMPLE_COLUMNS = (
     "label",
-    *(f"clean_{f}" for f in SAMPLE_FIELDS),
-    *(f"adv_{f}" for f in SAMPLE_FIELDS),
+    *(f"{kind}_{f}" for kind in INPUT_KINDS for f in SAMPLE_FIELDS),
     "linf",
     "l2",
 )
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS samples (
 },
     PRIMARY KEY (job, idx)
 );
+CREATE TABLE IF NOT EXISTS diagnostics (model TEXT PRIMARY KEY, "values" TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS examples (
     job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
     shape TEXT NOT NULL, clean BLOB NOT NULL, adv BLOB NOT NULL,
@@ -124,6 +128,11 @@ class ResultsStore:
         version = self.get_meta("schema_version")
         if version is None and not readonly:
             self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version is not None and version < SCHEMA_VERSION and not readonly:
+            raise StoreError(
+                f"{self.path}: made by an older robustbench-local (schema "
+                f"{version}, now {SCHEMA_VERSION}); start a new run folder"
+            )
         elif version is not None and version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path}: schema version {version} is newer than this "
@@ -213,6 +222,19 @@ class ResultsStore:
                     for idx, clean, adv in examples
                 ],
             )
+
+    def write_diagnostics(self, model: str, values: Mapping[str, float]) -> None:
+        """Store a model's diagnostics (one transaction)."""
+        with self._transaction() as db:
+            db.execute(
+                'INSERT OR REPLACE INTO diagnostics (model, "values") VALUES (?, ?)',
+                (model, _dumps(dict(values))),
+            )
+
+    def diagnostics(self) -> dict[str, dict[str, float]]:
+        """model -> its stored diagnostics."""
+        rows = self._db.execute('SELECT model, "values" FROM diagnostics')
+        return {model: json.loads(values) for model, values in rows}
 
     def finished(self) -> set[JobKey]:
         """The keys of every stored job."""

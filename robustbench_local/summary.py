@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_local.checks import masking_warnings
 from robustbench_local.store import JobKey, ResultsStore
 
 __all__ = ["summarize", "worst_case", "write_summary"]
@@ -47,7 +48,8 @@ def worst_case(store: ResultsStore) -> list[dict[str, Any]]:
 
 
 def summarize(store: ResultsStore) -> dict[str, Any]:
-    """The summary of a run: run facts, one row per job, the worst case, figures, warnings."""
+    """The summary of a run: run facts, one row per job, the worst case, the per-model
+    diagnostics, figures, and the warnings of the gradient-masking checks."""
     meta = store.meta()
     config = meta.get("config", {})
     run = {
@@ -72,12 +74,14 @@ def summarize(store: ResultsStore) -> dict[str, Any]:
         }
         for r in store.jobs()
     ]
+    names = {a["label"]: a["name"] for a in config.get("attacks", [])}
     return {
         "run": run,
         "results": results,
         "worst_case": worst_case(store),
+        "diagnostics": store.diagnostics(),
         "figures": [],  # filled by reports.build_report, which draws them
-        "warnings": [],
+        "warnings": masking_warnings(results, names, store.diagnostics()),
     }
 
 

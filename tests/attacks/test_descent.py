@@ -200,3 +200,30 @@ def test_max_loss_and_early_stop_exclude_each_other(digits_model, digits_split) 
         pgd(digits_model, x, y, 0.1, early_stop=True, select="max_loss")
     with pytest.raises(ValueError, match=r"select must be one of 'first_fooling', 'max_loss'"):
         pgd(digits_model, x, y, 0.1, select="last")
+
+
+def test_an_objective_replaces_the_loss(digits_model, digits_split) -> None:
+    x, y = digits_split["x_test"][:64], digits_split["y_test"][:64]
+
+    def ce_objective(model, inputs, labels):
+        logits = model(inputs)
+        return cross_entropy(logits, labels), logits
+
+    by_loss = pgd(digits_model, x, y, 0.1, steps=5, generator=torch.Generator().manual_seed(0))
+    by_objective = pgd(
+        digits_model,
+        x,
+        y,
+        0.1,
+        steps=5,
+        objective=ce_objective,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert torch.equal(by_loss, by_objective)
+    with pytest.raises(ValueError, match=r"loss ce_bad must return a per-sample tensor"):
+
+        def ce_bad(model, inputs, labels):
+            logits = model(inputs)
+            return cross_entropy(logits, labels).mean(), logits
+
+        pgd(digits_model, x, y, 0.1, objective=ce_bad)

@@ -96,10 +96,14 @@ def job_samples(model: ModelKind, attack: str, eps: float, n: int) -> dict[str, 
         model.adv_confidence + 0.06 * rng.standard_normal(n),
     )
     adv_conf = np.clip(adv_conf, 1.0 / K + 0.01, 0.9995)
+    # The control: random noise of the same norm rarely changes a prediction.
+    noise_ok = clean_ok & (rng.random(n) >= 0.1 * reach)
+    noise_conf = np.clip(clean_conf - 0.05 * eps * rng.random(n), 1.0 / K + 0.01, 0.9995)
     out: dict[str, np.ndarray] = {"idx": np.arange(n), "label": label}
     for prefix, ok, conf, share in (
         ("clean", clean_ok, clean_conf, model.epistemic_share * 0.3),
         ("adv", adv_ok, adv_conf, model.epistemic_share * (0.3 + 3 * eps)),
+        ("noise", noise_ok, noise_conf, model.epistemic_share * (0.3 + 0.5 * eps)),
     ):
         # The clean columns are the same in every job of a model (the same model and inputs).
         gen = base if prefix == "clean" else rng
@@ -109,9 +113,9 @@ def job_samples(model: ModelKind, attack: str, eps: float, n: int) -> dict[str, 
         out[f"{prefix}_total"] = total
         out[f"{prefix}_epistemic"] = min(share, 0.9) * total
         out[f"{prefix}_aleatoric"] = total - out[f"{prefix}_epistemic"]
-    if eps == 0:  # the attack cannot move the input: adversarial = clean
+    if eps == 0:  # the attack cannot move the input: adversarial = noisy = clean
         for name in ("pred", "confidence", "total", "aleatoric", "epistemic", "nll", "brier"):
-            out[f"adv_{name}"] = out[f"clean_{name}"]
+            out[f"adv_{name}"] = out[f"noise_{name}"] = out[f"clean_{name}"]
     out["linf"] = np.full(n, eps)
     out["l2"] = eps * np.sqrt(64) * (0.6 + 0.4 * rng.random(n))
     return out

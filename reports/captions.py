@@ -126,19 +126,37 @@ def uncertainty_vs_eps(run: RunData) -> str:
 
 def detection_auroc_vs_eps(run: RunData) -> str:
     text = (
-        "AUROC of telling each attacked input from its clean original (eps > 0), per score: "
-        "low confidence, total uncertainty, epistemic uncertainty. 0.5 is chance; below 0.5 "
-        "the attacked inputs look more certain than the clean ones. Line style = attack."
+        "The detection protocol of Smith and Gal (2018): AUROC of telling attacked inputs "
+        "from their clean originals (eps > 0), per score: low confidence, total uncertainty, "
+        "epistemic uncertainty; top row over all attacked inputs, bottom row over the "
+        "successful attacks only. Faint lines are the control, clean inputs plus random "
+        "noise of the attack's norm: a score that flags noise as well as attacks detects "
+        "perturbation, not attacks. 0.5 is chance; below 0.5 the attacked inputs look more "
+        "certain than the clean ones. Line style = attack."
     )
     parts = []
     for row in run.headline.rows:
-        if row.attack is None:
+        if row.attack is None or run.chosen_eps is None:
             continue
         scores = ", ".join(f"{s} {auroc(row.auroc.get(s, math.nan))}" for s in DETECTION_SCORES)
-        parts.append(f"{row.model} ({row.attack}): {scores}")
+        extra = ", ".join(
+            f"epistemic {label} {auroc(_at_eps(run, row.model, row.attack, metric))}"
+            for label, metric in (
+                ("successful only", "auroc_epistemic_successful"),
+                ("noise control", "auroc_epistemic_noise"),
+            )
+        )
+        parts.append(f"{row.model} ({row.attack}): {scores}; {extra}")
     if parts:
         text += f" Under the strongest attack at {_at(run)}: " + "; ".join(parts) + "."
     return text
+
+
+def _at_eps(run: RunData, model: str, attack: str, metric: str) -> float:
+    """The metric of one job at the chosen eps (NaN when it was not stored)."""
+    eps, values = run.curve(model, attack, metric)
+    match = [v for e, v in zip(eps, values, strict=True) if e == run.chosen_eps]
+    return float(match[0]) if match else math.nan
 
 
 def reliability_caption(run: RunData) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from reports.figures._common import (
     FigureUnavailable,
@@ -25,38 +27,63 @@ SCORE_TITLES = {
 }
 
 
+ROWS = (
+    ("", "all attacked inputs"),
+    ("_successful", "successful attacks only"),
+)
+
+
 def draw(run: RunData) -> Figure:
     if not any(e > 0 for e in run.eps_values):
         raise FigureUnavailable("no job at eps > 0 is stored (at eps 0 nothing is attacked)")
-    fig = new_figure(11, 3.9)
-    axes = fig.subplots(1, len(DETECTION_SCORES), sharex=True, sharey=True)
+    fig = new_figure(11, 7.2)
+    grid = fig.subplots(len(ROWS), len(DETECTION_SCORES), sharex=True, sharey=True)
     drawn = False
-    for ax, score in zip(axes, DETECTION_SCORES, strict=True):
-        ax.axhline(0.5, color="black", linewidth=1, linestyle=":")
-        ax.text(0.99, 0.51, "chance", transform=ax.get_yaxis_transform(), ha="right", fontsize=7)
-        for model in run.models:
-            for attack in run.attacks:
-                eps, auroc = run.curve(model, attack, f"auroc_{score}")
-                keep = eps > 0
-                if not keep.any():
-                    continue
-                drawn = True
-                ax.plot(
-                    eps[keep],
-                    auroc[keep],
-                    color=run.palette.colour(model),
-                    marker=run.palette.marker(model),
-                    linestyle=run.palette.linestyle(attack),
-                    ms=4,
-                )
-        flat = run.deterministic_models() if score == "epistemic" else []
-        note = f"0.5 for {', '.join(flat)}: no epistemic signal (deterministic)" if flat else ""
-        ax.set_title(with_note(SCORE_TITLES[score], note, width=48))
-        eps_axis(ax, run)
-        ax.set_ylabel("AUROC adversarial vs clean")
-        ax.set_ylim(-0.02, 1.02)
-        ax.tick_params(labelleft=True)
+    for (suffix, row_title), axes in zip(ROWS, grid, strict=True):
+        for ax, score in zip(axes, DETECTION_SCORES, strict=True):
+            ax.axhline(0.5, color="black", linewidth=1, linestyle=":")
+            ax.text(
+                0.99, 0.51, "chance", transform=ax.get_yaxis_transform(), ha="right", fontsize=7
+            )
+            for model in run.models:
+                for attack in run.attacks:
+                    style = {
+                        "color": run.palette.colour(model),
+                        "linestyle": run.palette.linestyle(attack),
+                    }
+                    eps, value = run.curve(model, attack, f"auroc_{score}{suffix}")
+                    keep = (eps > 0) & ~np.isnan(value)
+                    if keep.any():
+                        drawn = True
+                        ax.plot(
+                            eps[keep], value[keep], marker=run.palette.marker(model), ms=4, **style
+                        )
+                    if suffix:
+                        continue
+                    # The control: the same score on clean inputs plus random noise of the
+                    # attack's norm; a detector that flags noise too detects nothing.
+                    eps, control = run.curve(model, attack, f"auroc_{score}_noise")
+                    keep = (eps > 0) & ~np.isnan(control)
+                    if keep.any():
+                        ax.plot(eps[keep], control[keep], linewidth=1, alpha=0.35, **style)
+            flat = run.deterministic_models() if score == "epistemic" else []
+            note = f"0.5 for {', '.join(flat)}: no epistemic signal (deterministic)" if flat else ""
+            ax.set_title(with_note(f"{SCORE_TITLES[score]}\n{row_title}", note, width=48))
+            eps_axis(ax, run)
+            ax.set_ylabel("AUROC vs clean")
+            ax.set_ylim(-0.02, 1.02)
+            ax.tick_params(labelleft=True)
     if not drawn:
         raise FigureUnavailable("every stored detection AUROC is undefined (NaN)")
-    outside_legend(fig, [*model_handles(run, run.models), *attack_handles(run, run.attacks)])
+    control = Line2D(
+        [],
+        [],
+        color="#444444",
+        linewidth=1,
+        alpha=0.35,
+        label="faint: noise control (random noise of the same norm)",
+    )
+    outside_legend(
+        fig, [*model_handles(run, run.models), *attack_handles(run, run.attacks), control]
+    )
     return fig

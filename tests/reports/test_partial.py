@@ -35,7 +35,14 @@ CASES = {
             "models": MODELS[:2],
             "eps": (0.0, 0.05),
             "examples": 0,
-            "nan_metrics": ("auroc_confidence", "auroc_total", "auroc_epistemic", "ece"),
+            "nan_metrics": (
+                *(
+                    f"auroc_{score}{suffix}"
+                    for score in ("confidence", "total", "epistemic")
+                    for suffix in ("", "_successful", "_noise")
+                ),
+                "ece",
+            ),
         },
         {"detection_auroc_vs_eps", "examples"},
     ),

@@ -53,6 +53,41 @@ def _register(name: str, entry: AttackEntry) -> None:
     ATTACKS.register(name, frozen, description=entry.description)
 
 
+def _adapt(
+    attack: Callable[..., Tensor],
+    *,
+    takes_norm: bool = True,
+    takes_generator: bool = True,
+    **fixed: Any,
+) -> AttackFn:
+    """The registry's calling convention over a function of the ``attacks`` package.
+
+    Args:
+        attack: e.g. ``attacks.pgd``.
+        takes_norm / takes_generator: whether to pass the sweep's norm / the job's generator.
+        **fixed: arguments every call gets (apgd-dlr's loss="dlr").
+    """
+
+    def run(
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        eps: float,
+        *,
+        norm: str,
+        generator: torch.Generator | None,
+        **params: Any,
+    ) -> Tensor:
+        given = dict(fixed)
+        if takes_norm:
+            given["norm"] = norm
+        if takes_generator:
+            given["generator"] = generator
+        return attack(model, x, y, eps, **given, **params)
+
+    return run
+
+
 def attack_entry(name: str) -> AttackEntry:
     """The registered attack ``name`` (unknown names get the closest suggestion)."""
     return ATTACKS.get(name)
@@ -77,36 +112,10 @@ def attack_params(
     return params
 
 
-def _fgsm(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    norm: str,
-    generator: torch.Generator | None,
-    loss: str,
-) -> Tensor:
-    return fgsm(model, x, y, eps, loss=loss)
-
-
-def _pgd(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    norm: str,
-    generator: torch.Generator | None,
-    **params: Any,
-) -> Tensor:
-    return pgd(model, x, y, eps, norm=norm, generator=generator, **params)
-
-
 _register(
     "fgsm",
     AttackEntry(
-        run=_fgsm,
+        run=_adapt(fgsm, takes_norm=False, takes_generator=False),
         params={"loss": "ce"},
         norms=frozenset({"linf"}),
         description="fast gradient sign method: one linf step of size eps",
@@ -115,7 +124,7 @@ _register(
 _register(
     "pgd",
     AttackEntry(
-        run=_pgd,
+        run=_adapt(pgd),
         params={
             "steps": 10,
             "step_size": None,
@@ -131,35 +140,6 @@ _register(
 )
 
 
-def _apgd(loss: str) -> AttackFn:
-    def run(
-        model: nn.Module,
-        x: Tensor,
-        y: Tensor,
-        eps: float,
-        *,
-        norm: str,
-        generator: torch.Generator | None,
-        **params: Any,
-    ) -> Tensor:
-        return apgd(model, x, y, eps, norm=norm, loss=loss, generator=generator, **params)
-
-    return run
-
-
-def _square(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    norm: str,
-    generator: torch.Generator | None,
-    **params: Any,
-) -> Tensor:
-    return square(model, x, y, eps, generator=generator, **params)
-
-
 _APGD_PARAMS = {
     "steps": 100,
     "restarts": 1,
@@ -172,7 +152,7 @@ _APGD_PARAMS = {
 _register(
     "apgd-ce",
     AttackEntry(
-        run=_apgd("ce"),
+        run=_adapt(apgd, loss="ce"),
         params=_APGD_PARAMS,
         description="Auto-PGD on cross-entropy (Croce and Hein 2020), linf or l2",
     ),
@@ -180,7 +160,7 @@ _register(
 _register(
     "apgd-dlr",
     AttackEntry(
-        run=_apgd("dlr"),
+        run=_adapt(apgd, loss="dlr"),
         params=_APGD_PARAMS,
         description="Auto-PGD on the difference-of-logits ratio (Croce and Hein 2020)",
     ),
@@ -188,7 +168,7 @@ _register(
 _register(
     "square",
     AttackEntry(
-        run=_square,
+        run=_adapt(square, takes_norm=False),
         params={"n_queries": 1000, "p_init": 0.8},
         norms=frozenset({"linf"}),
         description="Square attack: gradient-free random search (Andriushchenko et al. 2020), linf",
@@ -196,23 +176,10 @@ _register(
 )
 
 
-def _pgd_adaptive(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    eps: float,
-    *,
-    norm: str,
-    generator: torch.Generator | None,
-    **params: Any,
-) -> Tensor:
-    return pgd_adaptive(model, x, y, eps, norm=norm, generator=generator, **params)
-
-
 _register(
     "pgd-adaptive",
     AttackEntry(
-        run=_pgd_adaptive,
+        run=_adapt(pgd_adaptive),
         params={
             "steps": 20,
             "step_size": None,

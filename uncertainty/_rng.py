@@ -36,6 +36,13 @@ class SeedSource:
             generator = torch.Generator().manual_seed(generator)
         self._generator = generator
 
+    @classmethod
+    def from_seed(cls, seed: int) -> SeedSource:
+        """A private generator seeded with ``seed`` (what the heads' `manual_seed` restarts)."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int; got {seed!r} ({type(seed).__name__})")
+        return cls(seed)
+
     def seeds(self, n: int) -> list[int]:
         """Draw `n` seeds, advancing the source.
 

@@ -178,9 +178,7 @@ class MCDropout(nn.Module):
         Returns:
             self, for chaining.
         """
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int; got {seed!r} ({type(seed).__name__})")
-        self._seeds = SeedSource(seed)
+        self._seeds = SeedSource.from_seed(seed)
         return self
 
     def sample_log_probs(self, x: Tensor) -> Tensor:

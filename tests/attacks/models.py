@@ -99,3 +99,40 @@ attack_cases = st.fixed_dictionaries(
         "seed": st.integers(0, 2**16),
     }
 )
+
+
+def in_mixed_mode(net: nn.Module) -> nn.Module:
+    """Train mode with the dropout layer in eval: a state a plain train(flag) would lose."""
+    net.train()
+    net.drop.eval()
+    return net
+
+
+class Untouched:
+    """Records a model's parameters, buffers and training flags; `check` asserts an attack
+    left all of them as they were and put no .grad on any parameter."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        self.modes = {name: m.training for name, m in net.named_modules()}
+        self.state = state_of(net)
+
+    def check(self) -> None:
+        after = state_of(self.net)
+        assert all(torch.equal(self.state[name], after[name]) for name in self.state)
+        assert all(p.grad is None for p in self.net.parameters())
+        assert {name: m.training for name, m in self.net.named_modules()} == self.modes
+
+
+def assert_within_budget(
+    x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str, bounds: tuple[float, float]
+) -> None:
+    """x_adv keeps x's shape, dtype and device, needs no grad, stays in the ball and bounds."""
+    assert x_adv.shape == x.shape and x_adv.dtype == x.dtype and x_adv.device == x.device
+    assert not x_adv.requires_grad
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().amax(dim=1) if norm == "linf" else delta.norm(dim=1)
+    assert float(size.max()) <= eps * (1 + 1e-5) + 1e-6
+    # Compare in the tensor's dtype: a float64 bound may not be representable in float32.
+    low, high = (torch.tensor(b, dtype=x.dtype) for b in bounds)
+    assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())

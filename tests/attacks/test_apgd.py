@@ -17,7 +17,14 @@ from attacks import apgd, pgd
 from attacks.apgd import APGDStep, checkpoints
 from attacks.descent import Feasible
 from attacks.norms import GEOMETRIES, Norm
-from tests.attacks.models import Recorder, attack_cases, state_of, tiny_net
+from tests.attacks.models import (
+    Recorder,
+    Untouched,
+    assert_within_budget,
+    attack_cases,
+    in_mixed_mode,
+    tiny_net,
+)
 
 PEER_TOLERANCE = 0.01
 
@@ -360,11 +367,8 @@ def test_targeted_apgd_reaches_its_targets(digits_model, digits_split) -> None:
 @given(case=attack_cases, rho=st.floats(0.0, 1.0), momentum=st.floats(0.0, 1.0))
 def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
     dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
-    net = tiny_net(case["channels"], case["size"], case["classes"], dtype)
-    net.train()
-    net.drop.eval()  # a mixed mode, which a plain model.train(flag) restore would lose
-    modes = {name: m.training for name, m in net.named_modules()}
-    before = state_of(net)
+    net = in_mixed_mode(tiny_net(case["channels"], case["size"], case["classes"], dtype))
+    untouched = Untouched(net)
     generator = torch.Generator().manual_seed(case["seed"])
     shape = (case["batch"], case["channels"], case["size"], case["size"])
     x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
@@ -387,17 +391,8 @@ def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
         momentum=momentum,
     )
 
-    assert x_adv.shape == x.shape and x_adv.dtype == dtype and x_adv.device == x.device
-    assert not x_adv.requires_grad
-    delta = (x_adv - x).flatten(1)
-    size = delta.abs().amax(dim=1) if case["norm"] == "linf" else delta.norm(dim=1)
-    assert float(size.max()) <= case["eps"] * (1 + 1e-5) + 1e-6
-    low, high = (torch.tensor(b, dtype=dtype) for b in bounds)
-    assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
-    after = state_of(net)
-    assert all(torch.equal(before[name], after[name]) for name in before)
-    assert all(p.grad is None for p in net.parameters())
-    assert {name: m.training for name, m in net.named_modules()} == modes
+    assert_within_budget(x, x_adv, case["eps"], case["norm"], bounds)
+    untouched.check()
 
 
 def test_apgd_works_under_no_grad_and_inference_mode(digits_model, digits_split) -> None:

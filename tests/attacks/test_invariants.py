@@ -8,18 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attacks import fgsm, pgd
-from tests.attacks.models import attack_cases, state_of, tiny_net
+from tests.attacks.models import (
+    Untouched,
+    assert_within_budget,
+    attack_cases,
+    in_mixed_mode,
+    tiny_net,
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(case=attack_cases)
 def test_pgd_invariants(case: dict) -> None:
     dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
-    net = tiny_net(case["channels"], case["size"], case["classes"], dtype)
-    net.train()
-    net.drop.eval()  # a mixed mode, which a plain model.train(flag) restore would lose
-    modes = {name: m.training for name, m in net.named_modules()}
-    before = state_of(net)
+    net = in_mixed_mode(tiny_net(case["channels"], case["size"], case["classes"], dtype))
+    untouched = Untouched(net)
     generator = torch.Generator().manual_seed(case["seed"])
     shape = (case["batch"], case["channels"], case["size"], case["size"])
     x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
@@ -40,18 +43,8 @@ def test_pgd_invariants(case: dict) -> None:
         generator=generator,
     )
 
-    assert x_adv.shape == x.shape and x_adv.dtype == dtype and x_adv.device == x.device
-    assert not x_adv.requires_grad
-    delta = (x_adv - x).flatten(1)
-    size = delta.abs().amax(dim=1) if case["norm"] == "linf" else delta.norm(dim=1)
-    assert float(size.max()) <= case["eps"] * (1 + 1e-5) + 1e-6
-    # Compare in the tensor's dtype: a float64 bound may not be representable in float32.
-    low, high = (torch.tensor(b, dtype=dtype) for b in bounds)
-    assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
-    after = state_of(net)
-    assert all(torch.equal(before[name], after[name]) for name in before)
-    assert all(p.grad is None for p in net.parameters())
-    assert {name: m.training for name, m in net.named_modules()} == modes
+    assert_within_budget(x, x_adv, case["eps"], case["norm"], bounds)
+    untouched.check()
 
 
 @settings(max_examples=20, deadline=None)

@@ -13,7 +13,13 @@ from torch import nn
 from attacks import pgd, square
 from attacks.losses import margin
 from attacks.square import p_schedule, window_side
-from tests.attacks.models import Recorder, state_of, tiny_net
+from tests.attacks.models import (
+    Recorder,
+    Untouched,
+    assert_within_budget,
+    in_mixed_mode,
+    tiny_net,
+)
 
 PEER_TOLERANCE = 0.01
 
@@ -294,17 +300,12 @@ def test_square_invariants(case: dict) -> None:
     bounds = (case["low"], case["low"] + case["width_of_bounds"])
     net = tiny_net(case["channels"], 5, case["classes"], dtype)
     net.head = nn.LazyLinear(case["classes"], dtype=dtype)  # any image size
-    net.train()
-    net.drop.eval()  # a mixed mode, which a plain model.train(flag) restore would lose
     generator = torch.Generator().manual_seed(case["seed"])
     shape = (case["batch"], case["channels"], case["height"], case["width"])
     x = bounds[0] + case["width_of_bounds"] * torch.rand(shape, generator=generator, dtype=dtype)
     y = torch.randint(0, case["classes"], (case["batch"],), generator=generator)
     net.eval()(x[:1])  # materialise the lazy head before taking the state
-    net.train()
-    net.drop.eval()
-    modes = {name: m.training for name, m in net.named_modules()}
-    before = state_of(net)
+    untouched = Untouched(in_mixed_mode(net))
 
     x_adv = square(
         net,
@@ -319,15 +320,8 @@ def test_square_invariants(case: dict) -> None:
         generator=generator,
     )
 
-    assert x_adv.shape == x.shape and x_adv.dtype == dtype and x_adv.device == x.device
-    assert not x_adv.requires_grad
-    assert float((x_adv - x).abs().max()) <= case["eps"] * (1 + 1e-5) + 1e-6
-    low, high = (torch.tensor(b, dtype=dtype) for b in bounds)
-    assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
-    after = state_of(net)
-    assert all(torch.equal(before[name], after[name]) for name in before)
-    assert all(p.grad is None for p in net.parameters())
-    assert {name: m.training for name, m in net.named_modules()} == modes
+    assert_within_budget(x, x_adv, case["eps"], "linf", bounds)
+    untouched.check()
 
 
 # --- bad input ----------------------------------------------------------------------------------

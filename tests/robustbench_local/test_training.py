@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -27,14 +26,7 @@ from robustbench_local.training import (
 )
 from robustbench_local.training.loop import _augment, _batch_count, _batches, _lr_factor
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: these tiny models run fastest so, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _same_weights(a: nn.Module, b: nn.Module) -> bool:

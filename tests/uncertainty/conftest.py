@@ -10,14 +10,9 @@ from torch import nn
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # On a busy 2-core machine, torch's second OpenMP thread mostly waits at barriers: small
-    # reductions ran 20x slower with 2 threads than with 1. These tests are small; one thread
-    # keeps the suite's time steady. Restored afterwards for the rest of the session.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _single_thread(one_thread: None) -> None:
+    # Every uncertainty test runs on one thread (tests/conftest.py says why).
+    return None
 
 
 def _small_cnn(

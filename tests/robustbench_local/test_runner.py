@@ -289,3 +289,30 @@ def test_list_commands(capsys) -> None:
     ):
         assert main(["list", what]) == 0
         assert expected in capsys.readouterr().out
+
+
+def test_rbl_train_trains_once_then_loads_from_the_cache(tmp_path, capsys) -> None:
+    command = [
+        "train",
+        "--zoo",
+        "digits-cnn",
+        "--dataset",
+        "digits",
+        "--recipe",
+        "fgsm_rs",
+        "--set",
+        "epochs=1",
+        "--set",
+        "eps=0.1",
+        "--device",
+        "cpu",
+        "--cache-dir",
+        str(tmp_path),
+    ]
+    assert main(command) == 0
+    assert capsys.readouterr().out.startswith("trained")
+    assert main(command) == 0
+    assert capsys.readouterr().out.startswith("loaded from cache")
+    with pytest.raises(SystemExit):
+        main([*command, "--set", "epoch=2"])
+    assert "epoch" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from reports.figures import examples, reliability, risk_coverage
 from reports.headline import DETECTION_SCORES
 from reports.run_data import RunData
 from reports.selection import chosen_eps_rule, fmt_eps, num
+from robustbench_local.protocol import MIN_DETECTION_GROUP
 
 __all__ = ["CAPTIONS", "auroc", "nats", "pct", "three"]
 
@@ -129,10 +130,11 @@ def detection_auroc_vs_eps(run: RunData) -> str:
         "The detection protocol of Smith and Gal (2018): AUROC of telling attacked inputs "
         "from their clean originals (eps > 0), per score: low confidence, total uncertainty, "
         "epistemic uncertainty; top row over all attacked inputs, bottom row over the "
-        "successful attacks only. Faint lines are the control, clean inputs plus random "
-        "noise of the attack's norm: a score that flags noise as well as attacks detects "
-        "perturbation, not attacks. 0.5 is chance; below 0.5 the attacked inputs look more "
-        "certain than the clean ones. Line style = attack."
+        f"successful attacks only (left out where fewer than {MIN_DETECTION_GROUP} "
+        "succeeded: an AUROC on a handful of inputs is luck). Faint lines are the control, "
+        "clean inputs plus random noise of the attack's norm: a score that flags noise as "
+        "well as attacks detects perturbation, not attacks. 0.5 is chance; below 0.5 the "
+        "attacked inputs look more certain than the clean ones. Line style = attack."
     )
     parts = []
     for row in run.headline.rows:

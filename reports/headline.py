@@ -19,11 +19,10 @@ from reports.selection import (
     result,
     strongest_attack,
 )
+from robustbench_local.protocol import DETECTION_SCORES
 
 __all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "headline"]
 
-# The scores whose AUROC of telling adversarial from clean inputs the protocol stores.
-DETECTION_SCORES = ("confidence", "total", "epistemic")
 SHORT = {"confidence": "conf.", "total": "total", "epistemic": "epist."}  # table headers
 
 

@@ -25,7 +25,19 @@ OKABE_ITO = (
     "#000000",  # black
 )
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-ATTACK_STYLES = ("-", "--", ":", "-.")
+# Eight distinct dash patterns, so a batch of up to eight attacks never shares a style:
+# solid, dashed, dotted, dash-dot, long dashes, dash-dot-dot, sparse dots, long dash-dot.
+LineStyle = str | tuple[int, tuple[int, ...]]
+ATTACK_STYLES: tuple[LineStyle, ...] = (
+    "-",
+    "--",
+    ":",
+    "-.",
+    (0, (8, 2)),
+    (0, (4, 1, 1, 1, 1, 1)),
+    (0, (1, 3)),
+    (0, (10, 3, 2, 3)),
+)
 CLEAN = "#8C8C8C"  # clean inputs: neutral grey next to a model's colour
 
 
@@ -56,7 +68,7 @@ class Palette:
         index = self._index(model)
         return MARKERS[(index + index // len(OKABE_ITO)) % len(MARKERS)]
 
-    def linestyle(self, attack: str) -> str:
+    def linestyle(self, attack: str) -> LineStyle:
         try:
             index = list(self.attacks).index(attack)
         except ValueError:

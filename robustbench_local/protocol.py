@@ -22,6 +22,7 @@ from uncertainty.metrics.scoring import brier_terms, nll_terms
 
 __all__ = [
     "DETECTION_SCORES",
+    "MIN_DETECTION_GROUP",
     "Predictions",
     "detection_metrics",
     "job_metrics",
@@ -32,6 +33,10 @@ __all__ = [
 
 # Scores that should flag an adversarial input; higher = more suspicious.
 DETECTION_SCORES = ("confidence", "total", "epistemic")
+# Fewest adversarial inputs a detection AUROC / AUPR is reported on. With one successful
+# attack out of hundreds the AUROC is 0 or 1 by the luck of one sample; NaN says "too few
+# to tell" instead of printing a number a reviewer would read as a finding.
+MIN_DETECTION_GROUP = 10
 
 
 @dataclass(frozen=True)
@@ -145,7 +150,7 @@ def _separation(
 ) -> dict[str, float]:
     """AUROC / AUPR of each score for ``positive`` inputs against their clean originals."""
     n = int(keep.sum())
-    if n == 0:  # no such inputs (say, no successful attack at eps 0): undefined, not 0.5
+    if n < MIN_DETECTION_GROUP:  # none or too few (say, at eps 0): undefined, not 0.5
         return {
             f"{kind}_{score}{suffix}": math.nan
             for score in DETECTION_SCORES
@@ -174,13 +179,15 @@ def detection_metrics(samples: Mapping[str, np.ndarray]) -> dict[str, float]:
         auroc_/aupr_<score>_successful: only where the attack succeeded (clean right,
         attacked wrong); auroc_/aupr_<score>_noise: the control, clean inputs plus random
         noise of the same norm against the clean ones. A score that separates noise as
-        well as attacks detects perturbation, not adversarial intent. NaN where a group
-        is empty.
+        well as attacks detects perturbation, not adversarial intent. n_successful: the
+        size of the successful group. NaN where a group has fewer than
+        MIN_DETECTION_GROUP inputs.
     """
     label = samples["label"]
     everyone = np.ones(len(label), dtype=bool)
     successful = (samples["clean_pred"] == label) & (samples["adv_pred"] != label)
     return {
+        "n_successful": float(successful.sum()),
         **_separation(samples, "adv", everyone, ""),
         **_separation(samples, "adv", successful, "_successful"),
         **_separation(samples, "noise", everyone, "_noise"),

@@ -81,7 +81,7 @@ def draw(run: RunData) -> Figure:
         color="#444444",
         linewidth=1,
         alpha=0.35,
-        label="faint: noise control (random noise of the same norm)",
+        label="faint: noise control",
     )
     outside_legend(
         fig, [*model_handles(run, run.models), *attack_handles(run, run.attacks), control]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hypothesis import strategies as st
 from torch import nn
@@ -136,3 +138,43 @@ def assert_within_budget(
     # Compare in the tensor's dtype: a float64 bound may not be representable in float32.
     low, high = (torch.tensor(b, dtype=x.dtype) for b in bounds)
     assert bool((x_adv >= low).all()) and bool((x_adv <= high).all())
+
+
+# How much weaker than a peer's attack ours may look on the same model and budget
+# (robust accuracy, absolute): 0.01 leaves room for ties in random starts, nothing more.
+PEER_TOLERANCE = 0.01
+
+
+def robust_mask(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: the model still predicts y on x_adv."""
+    with torch.no_grad():
+        return model(x_adv).argmax(dim=1) == y
+
+
+def robust_accuracy(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of x_adv the model still classifies as y."""
+    return float(robust_mask(model, x_adv, y).float().mean())
+
+
+@dataclass
+class CaseInputs:
+    """What a property test of an attack needs from one hypothesis `attack_cases` draw."""
+
+    net: nn.Module
+    untouched: Untouched
+    x: torch.Tensor
+    y: torch.Tensor
+    bounds: tuple[float, float]
+    generator: torch.Generator
+
+
+def case_inputs(case: dict) -> CaseInputs:
+    """A TinyNet in mixed mode, and a seeded batch drawn inside the case's bounds."""
+    dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
+    net = in_mixed_mode(tiny_net(case["channels"], case["size"], case["classes"], dtype))
+    untouched = Untouched(net)
+    generator = torch.Generator().manual_seed(case["seed"])
+    shape = (case["batch"], case["channels"], case["size"], case["size"])
+    x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
+    y = torch.randint(0, case["classes"], (case["batch"],), generator=generator)
+    return CaseInputs(net, untouched, x, y, bounds, generator)

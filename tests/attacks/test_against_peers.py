@@ -12,15 +12,13 @@ import torch
 import torchattacks
 
 from attacks import fgsm, pgd
+from tests.attacks.models import (
+    PEER_TOLERANCE,
+    robust_accuracy,
+)
 
 EPSILONS = [0.02, 0.05, 0.1, 0.15]
 STEPS = 10
-TOLERANCE = 0.01
-
-
-def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).float().mean())
 
 
 @pytest.mark.parametrize("eps", EPSILONS)
@@ -29,7 +27,7 @@ def test_pgd_is_no_weaker_than_torchattacks_pgd(digits_model, digits_split, eps:
     step_size = 2.5 * eps / STEPS
     torch.manual_seed(0)
     peer = torchattacks.PGD(digits_model, eps=eps, alpha=step_size, steps=STEPS)
-    peer_accuracy = _accuracy(digits_model, peer(x, y), y)
+    peer_accuracy = robust_accuracy(digits_model, peer(x, y), y)
     ours = pgd(
         digits_model,
         x,
@@ -39,7 +37,7 @@ def test_pgd_is_no_weaker_than_torchattacks_pgd(digits_model, digits_split, eps:
         step_size=step_size,
         generator=torch.Generator().manual_seed(0),
     )
-    assert _accuracy(digits_model, ours, y) <= peer_accuracy + TOLERANCE
+    assert robust_accuracy(digits_model, ours, y) <= peer_accuracy + PEER_TOLERANCE
 
 
 @pytest.mark.parametrize("eps", EPSILONS)
@@ -52,7 +50,7 @@ def test_pgd_is_no_weaker_than_foolbox_linf_pgd(digits_model, digits_split, eps:
     _, clipped, success = attack(fmodel, x, y, epsilons=eps)
     peer_accuracy = 1.0 - float(success.float().mean())
     # foolbox's success flag and a re-evaluation of its output must agree.
-    assert _accuracy(digits_model, clipped, y) == pytest.approx(peer_accuracy)
+    assert robust_accuracy(digits_model, clipped, y) == pytest.approx(peer_accuracy)
     ours = pgd(
         digits_model,
         x,
@@ -62,7 +60,7 @@ def test_pgd_is_no_weaker_than_foolbox_linf_pgd(digits_model, digits_split, eps:
         step_size=step_size,
         generator=torch.Generator().manual_seed(0),
     )
-    assert _accuracy(digits_model, ours, y) <= peer_accuracy + TOLERANCE
+    assert robust_accuracy(digits_model, ours, y) <= peer_accuracy + PEER_TOLERANCE
 
 
 @pytest.mark.parametrize("eps", EPSILONS)
@@ -74,8 +72,8 @@ def test_fgsm_agrees_with_torchattacks_fgsm(digits_model, digits_split, eps: flo
     # sign where a gradient coordinate is exactly zero in one and not the other.
     mismatch = (ours - theirs).abs() > 1e-6
     assert float(mismatch.float().mean()) < 1e-3
-    assert _accuracy(digits_model, ours, y) == pytest.approx(
-        _accuracy(digits_model, theirs, y), abs=1.0 / len(y)
+    assert robust_accuracy(digits_model, ours, y) == pytest.approx(
+        robust_accuracy(digits_model, theirs, y), abs=1.0 / len(y)
     )
 
 

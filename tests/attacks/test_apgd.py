@@ -18,25 +18,14 @@ from attacks.apgd import APGDStep, checkpoints
 from attacks.descent import Feasible
 from attacks.norms import GEOMETRIES, Norm
 from tests.attacks.models import (
+    PEER_TOLERANCE,
     Recorder,
-    Untouched,
     assert_within_budget,
     attack_cases,
-    in_mixed_mode,
-    tiny_net,
+    case_inputs,
+    robust_accuracy,
+    robust_mask,
 )
-
-PEER_TOLERANCE = 0.01
-
-
-def _robust(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x_adv).argmax(dim=1) == y
-
-
-def _accuracy(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> float:
-    return float(_robust(model, x_adv, y).float().mean())
-
 
 # --- the checkpoint schedule ---------------------------------------------------------------
 
@@ -230,16 +219,18 @@ def test_apgd_is_no_weaker_than_pgd(digits_model, digits_split, eps: float, loss
     baseline = pgd(
         digits_model, x, y, eps, steps=10, loss=loss, generator=torch.Generator().manual_seed(0)
     )
-    assert _accuracy(digits_model, ours, y) <= _accuracy(digits_model, baseline, y) + 1.0 / len(y)
+    assert robust_accuracy(digits_model, ours, y) <= robust_accuracy(
+        digits_model, baseline, y
+    ) + 1.0 / len(y)
 
 
 def _no_weaker_than_torchattacks(model, x, y, eps: float, loss: str, steps: int) -> None:
     peer = torchattacks.APGD(model, eps=eps, steps=steps, loss=loss, n_restarts=1, seed=0)
-    peer_accuracy = _accuracy(model, peer(x, y), y)
+    peer_accuracy = robust_accuracy(model, peer(x, y), y)
     ours = apgd(
         model, x, y, eps, steps=steps, loss=loss, generator=torch.Generator().manual_seed(0)
     )
-    assert _accuracy(model, ours, y) <= peer_accuracy + PEER_TOLERANCE
+    assert robust_accuracy(model, ours, y) <= peer_accuracy + PEER_TOLERANCE
 
 
 @pytest.mark.parametrize("loss", ["ce", "dlr"])
@@ -297,7 +288,7 @@ def test_apgd_stays_within_eps_and_bounds(
     if eps == 0.0:
         assert torch.equal(x_adv, x)
     elif (norm, eps) != ("l2", 0.1):  # an l2 ball of 0.1 on 8x8 digits barely moves them
-        assert _accuracy(digits_model, x_adv, y) < _accuracy(digits_model, x, y) - 0.1
+        assert robust_accuracy(digits_model, x_adv, y) < robust_accuracy(digits_model, x, y) - 0.1
 
 
 def test_l2_apgd_is_no_weaker_than_l2_pgd(digits_model, digits_split) -> None:
@@ -308,9 +299,11 @@ def test_l2_apgd_is_no_weaker_than_l2_pgd(digits_model, digits_split) -> None:
     baseline = pgd(
         digits_model, x, y, 1.0, norm="l2", steps=10, generator=torch.Generator().manual_seed(0)
     )
-    clean = _accuracy(digits_model, x, y)
-    assert _accuracy(digits_model, ours, y) <= _accuracy(digits_model, baseline, y) + 1.0 / len(y)
-    assert _accuracy(digits_model, ours, y) < clean - 0.2
+    clean = robust_accuracy(digits_model, x, y)
+    assert robust_accuracy(digits_model, ours, y) <= robust_accuracy(
+        digits_model, baseline, y
+    ) + 1.0 / len(y)
+    assert robust_accuracy(digits_model, ours, y) < clean - 0.2
 
 
 def test_early_stop_keeps_the_verdict_and_saves_work(digits_model, digits_split) -> None:
@@ -328,7 +321,7 @@ def test_early_stop_keeps_the_verdict_and_saves_work(digits_model, digits_split)
             early_stop=early_stop,
             generator=torch.Generator().manual_seed(0),
         )
-        runs[early_stop] = (_robust(digits_model, x_adv, y), sum(len(b) for b in recorder.seen))
+        runs[early_stop] = (robust_mask(digits_model, x_adv, y), sum(len(b) for b in recorder.seen))
     assert torch.equal(runs[True][0], runs[False][0])
     assert runs[True][1] < runs[False][1]
 
@@ -339,7 +332,10 @@ def test_restarts_never_hurt(digits_model, digits_split) -> None:
     three = apgd(
         digits_model, x, y, 0.1, steps=5, restarts=3, generator=torch.Generator().manual_seed(0)
     )
-    robust_one, robust_three = _robust(digits_model, one, y), _robust(digits_model, three, y)
+    robust_one, robust_three = (
+        robust_mask(digits_model, one, y),
+        robust_mask(digits_model, three, y),
+    )
     assert not bool((robust_three & ~robust_one).any())
     assert int(robust_three.sum()) < int(robust_one.sum())
 
@@ -366,13 +362,8 @@ def test_targeted_apgd_reaches_its_targets(digits_model, digits_split) -> None:
 @settings(max_examples=25, deadline=None)
 @given(case=attack_cases, rho=st.floats(0.0, 1.0), momentum=st.floats(0.0, 1.0))
 def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
-    dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
-    net = in_mixed_mode(tiny_net(case["channels"], case["size"], case["classes"], dtype))
-    untouched = Untouched(net)
-    generator = torch.Generator().manual_seed(case["seed"])
-    shape = (case["batch"], case["channels"], case["size"], case["size"])
-    x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
-    y = torch.randint(0, case["classes"], (case["batch"],), generator=generator)
+    inputs = case_inputs(case)
+    net, x, y, bounds, generator = (inputs.net, inputs.x, inputs.y, inputs.bounds, inputs.generator)
 
     x_adv = apgd(
         net,
@@ -392,7 +383,7 @@ def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
     )
 
     assert_within_budget(x, x_adv, case["eps"], case["norm"], bounds)
-    untouched.check()
+    inputs.untouched.check()
 
 
 def test_apgd_works_under_no_grad_and_inference_mode(digits_model, digits_split) -> None:

@@ -9,10 +9,9 @@ from hypothesis import strategies as st
 
 from attacks import fgsm, pgd
 from tests.attacks.models import (
-    Untouched,
     assert_within_budget,
     attack_cases,
-    in_mixed_mode,
+    case_inputs,
     tiny_net,
 )
 
@@ -20,13 +19,8 @@ from tests.attacks.models import (
 @settings(max_examples=40, deadline=None)
 @given(case=attack_cases)
 def test_pgd_invariants(case: dict) -> None:
-    dtype, bounds = case["dtype"], (case["low"], case["low"] + case["width"])
-    net = in_mixed_mode(tiny_net(case["channels"], case["size"], case["classes"], dtype))
-    untouched = Untouched(net)
-    generator = torch.Generator().manual_seed(case["seed"])
-    shape = (case["batch"], case["channels"], case["size"], case["size"])
-    x = bounds[0] + case["width"] * torch.rand(shape, generator=generator, dtype=dtype)
-    y = torch.randint(0, case["classes"], (case["batch"],), generator=generator)
+    inputs = case_inputs(case)
+    net, x, y, bounds, generator = (inputs.net, inputs.x, inputs.y, inputs.bounds, inputs.generator)
 
     x_adv = pgd(
         net,
@@ -44,7 +38,7 @@ def test_pgd_invariants(case: dict) -> None:
     )
 
     assert_within_budget(x, x_adv, case["eps"], case["norm"], bounds)
-    untouched.check()
+    inputs.untouched.check()
 
 
 @settings(max_examples=20, deadline=None)

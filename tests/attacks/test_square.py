@@ -14,24 +14,15 @@ from attacks import pgd, square
 from attacks.losses import margin
 from attacks.square import p_schedule, window_side
 from tests.attacks.models import (
+    PEER_TOLERANCE,
     Recorder,
     Untouched,
     assert_within_budget,
     in_mixed_mode,
+    robust_accuracy,
+    robust_mask,
     tiny_net,
 )
-
-PEER_TOLERANCE = 0.01
-
-
-def _robust(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return model(x_adv).argmax(dim=1) == y
-
-
-def _accuracy(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> float:
-    return float(_robust(model, x_adv, y).float().mean())
-
 
 # --- the schedule ------------------------------------------------------------------------------
 
@@ -96,8 +87,8 @@ def test_search_only_improves_and_stops_once_fooled(digits_model, digits_split) 
     )
     with torch.no_grad():
         margin_start, margin_final = margin(digits_model(start), y), margin(digits_model(final), y)
-    fooled_start = ~_robust(digits_model, start, y)
-    fooled_final = ~_robust(digits_model, final, y)
+    fooled_start = ~robust_mask(digits_model, start, y)
+    fooled_final = ~robust_mask(digits_model, final, y)
     # The same generator gives the same start; fooled by it means returned as it is.
     assert torch.equal(final[fooled_start], start[fooled_start])
     assert bool((margin_final[~fooled_final] >= margin_start[~fooled_final]).all())
@@ -117,7 +108,10 @@ def test_a_fooling_proposal_is_kept_whatever_its_loss(digits_model, digits_split
     final = square(
         digits_model, x, y, 0.3, n_queries=60, loss=flat, generator=torch.Generator().manual_seed(0)
     )
-    robust_start, robust_final = _robust(digits_model, start, y), _robust(digits_model, final, y)
+    robust_start, robust_final = (
+        robust_mask(digits_model, start, y),
+        robust_mask(digits_model, final, y),
+    )
     assert int(robust_final.sum()) < int(robust_start.sum()) - 10  # measured: 52 -> 32
     assert torch.equal(final[robust_final], start[robust_final])  # nothing else moved
 
@@ -126,7 +120,7 @@ def test_fooled_samples_cost_no_more_queries(digits_model, digits_split) -> None
     x, y = digits_split["x_test"][:120], digits_split["y_test"][:120]
     recorder = Recorder(digits_model)
     x_adv = square(recorder, x, y, 0.3, n_queries=100, generator=torch.Generator().manual_seed(0))
-    robust = int(_robust(digits_model, x_adv, y).sum())
+    robust = int(robust_mask(digits_model, x_adv, y).sum())
     queried = sum(len(batch) for batch in recorder.seen)
     assert len(recorder.seen[0]) == len(x)
     assert queried < len(x) * 100 / 4  # at eps 0.3 nearly every sample falls within a few
@@ -160,12 +154,15 @@ def test_reproducible_with_a_generator(digits_model, digits_split) -> None:
 def test_in_the_ballpark_of_pgd_and_far_below_clean(digits_model, digits_split) -> None:
     x, y = digits_split["x_test"][:180], digits_split["y_test"][:180]
     eps = 0.15
-    clean = _accuracy(digits_model, x, y)
+    clean = robust_accuracy(digits_model, x, y)
     x_square = square(
         digits_model, x, y, eps, n_queries=300, generator=torch.Generator().manual_seed(0)
     )
     x_pgd = pgd(digits_model, x, y, eps, steps=20, generator=torch.Generator().manual_seed(0))
-    ours, white_box = _accuracy(digits_model, x_square, y), _accuracy(digits_model, x_pgd, y)
+    ours, white_box = (
+        robust_accuracy(digits_model, x_square, y),
+        robust_accuracy(digits_model, x_pgd, y),
+    )
     assert ours <= white_box + 0.1  # a black-box search against pgd-20's gradients
     assert ours < clean - 0.5
 
@@ -175,7 +172,7 @@ def _no_weaker_than_torchattacks(model, x, y, eps: float, n_queries: int) -> Non
     peer = torchattacks.Square(
         model, eps=eps, n_queries=n_queries, p_init=0.8, loss="margin", seed=0
     )
-    peer_accuracy = _accuracy(model, peer(x, y), y)
+    peer_accuracy = robust_accuracy(model, peer(x, y), y)
     ours = square(
         model,
         x,
@@ -185,7 +182,7 @@ def _no_weaker_than_torchattacks(model, x, y, eps: float, n_queries: int) -> Non
         p_init=0.8,
         generator=torch.Generator().manual_seed(0),
     )
-    assert _accuracy(model, ours, y) <= peer_accuracy + PEER_TOLERANCE
+    assert robust_accuracy(model, ours, y) <= peer_accuracy + PEER_TOLERANCE
 
 
 @pytest.mark.parametrize("eps", [0.1, 0.15])
@@ -255,18 +252,21 @@ def test_square_needs_no_gradient(digits_model, digits_split) -> None:
     with pytest.raises(RuntimeError):  # a gradient attack cannot even start
         pgd(blocked, x, y, 0.15, steps=5)
     x_adv = square(blocked, x, y, 0.15, n_queries=200, generator=torch.Generator().manual_seed(0))
-    assert _accuracy(digits_model, x_adv, y) < _accuracy(digits_model, x, y) - 0.5
+    assert robust_accuracy(digits_model, x_adv, y) < robust_accuracy(digits_model, x, y) - 0.5
 
 
 def test_square_sees_through_masked_gradients(digits_model, digits_split) -> None:
     x, y = digits_split["x_test"][:180], digits_split["y_test"][:180]
     masked = Quantised(digits_model)
-    clean = _accuracy(masked, x, y)
+    clean = robust_accuracy(masked, x, y)
     # Digits are multiples of 1/16, so the rounding keeps the clean inputs as they are.
-    assert clean == _accuracy(digits_model, x, y)
+    assert clean == robust_accuracy(digits_model, x, y)
     x_pgd = pgd(masked, x, y, 0.15, steps=10, generator=torch.Generator().manual_seed(0))
     x_square = square(masked, x, y, 0.15, n_queries=200, generator=torch.Generator().manual_seed(0))
-    pgd_accuracy, square_accuracy = _accuracy(masked, x_pgd, y), _accuracy(masked, x_square, y)
+    pgd_accuracy, square_accuracy = (
+        robust_accuracy(masked, x_pgd, y),
+        robust_accuracy(masked, x_square, y),
+    )
     assert pgd_accuracy > clean - 0.1  # zero gradients: PGD has only its random start
     assert square_accuracy < pgd_accuracy - 0.4  # measured: 0.35 against 0.98
 

@@ -12,13 +12,14 @@ from .decomposition import Uncertainty, decompose
 from .ensemble import DeepEnsemble, Vectorize
 from .heteroscedastic import HeteroscedasticHead
 from .mc_dropout import MCDropout
-from .predictive import log_mean_prob, sample_probs
+from .predictive import SampledClassifier, log_mean_prob, sample_probs
 from .temperature import TemperatureScaled, TemperatureScaler
 
 __all__ = [
     "DeepEnsemble",
     "HeteroscedasticHead",
     "MCDropout",
+    "SampledClassifier",
     "TemperatureScaled",
     "TemperatureScaler",
     "Uncertainty",

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ._modes import eval_mode
-from .predictive import log_mean_prob
+from .predictive import SampledClassifier
 
 
 class Vectorize(str, Enum):
@@ -58,7 +58,7 @@ def _structure_key(member: nn.Module) -> tuple:
     )
 
 
-class DeepEnsemble(nn.Module):
+class DeepEnsemble(SampledClassifier):
     """An ensemble of classifiers that is itself a classifier.
 
     `forward(x)` returns log(mean_m softmax(member_m(x))), a (B, K) valid logit vector, so attacks
@@ -180,25 +180,3 @@ class DeepEnsemble(nn.Module):
             (M, B, K) log-probabilities.
         """
         return F.log_softmax(self.member_logits(x), dim=-1)
-
-    def sample_probs(self, x: Tensor) -> Tensor:
-        """Each member's predictive probabilities.
-
-        Args:
-            x: (B, ...) inputs.
-
-        Returns:
-            (M, B, K) probabilities.
-        """
-        return F.softmax(self.member_logits(x), dim=-1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Log of the mean member probability.
-
-        Args:
-            x: (B, ...) inputs.
-
-        Returns:
-            (B, K) log mean probabilities (valid logits).
-        """
-        return log_mean_prob(self.sample_log_probs(x))

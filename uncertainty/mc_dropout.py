@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ._modes import eval_mode
 from ._rng import GeneratorLike, SeedSource, device_generator
 from ._validation import check_positive_int
-from .predictive import log_mean_prob
+from .predictive import SampledClassifier
 
 #: Dropout layers MC dropout drives. Functional calls such as `F.dropout(x, training=self.training)`
 #: inside a model's forward are not layers: they are off, as in eval mode.
@@ -79,7 +79,7 @@ def _apply_dropout(module: nn.Module, output: Tensor, state: _ChunkState) -> Ten
     return output * keep * (1.0 / (1.0 - p))
 
 
-class MCDropout(nn.Module):
+class MCDropout(SampledClassifier):
     """MC dropout wrapper: a stochastic classifier with T dropout samples per input.
 
     Every layer runs in eval mode (BatchNorm uses and keeps its running statistics) except the
@@ -226,28 +226,6 @@ class MCDropout(nn.Module):
                 handle.remove()
             state.generators = []
         return torch.cat(chunks)
-
-    def sample_probs(self, x: Tensor) -> Tensor:
-        """Probabilities of the T dropout samples.
-
-        Args:
-            x: (B, ...) inputs.
-
-        Returns:
-            (T, B, K) probabilities.
-        """
-        return self.sample_log_probs(x).exp()
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Log of the mean probability over T dropout samples.
-
-        Args:
-            x: (B, ...) inputs.
-
-        Returns:
-            (B, K) log mean probabilities (valid logits).
-        """
-        return log_mean_prob(self.sample_log_probs(x))
 
     def extra_repr(self) -> str:
         return f"samples={self.samples}, max_batch={self.max_batch}"

@@ -25,6 +25,27 @@ def log_mean_prob(log_probs: Tensor) -> Tensor:
     return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
 
 
+class SampledClassifier(nn.Module):
+    """A classifier whose prediction is the mean of S sampled predictive distributions.
+
+    Subclasses (DeepEnsemble: S = members; MCDropout: S = dropout samples) supply
+    `sample_log_probs`; `sample_probs` and `forward` follow from it, so every such model is
+    at once a source of samples for `decompose` and a plain (B, K)-logit model for attacks.
+    """
+
+    def sample_log_probs(self, x: Tensor) -> Tensor:
+        """(S, B, K) log-probabilities of the S samples for (B, ...) inputs."""
+        raise NotImplementedError
+
+    def sample_probs(self, x: Tensor) -> Tensor:
+        """(S, B, K) probabilities of the S samples for (B, ...) inputs."""
+        return self.sample_log_probs(x).exp()
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, K) log of the mean sample probability (valid logits) for (B, ...) inputs."""
+        return log_mean_prob(self.sample_log_probs(x))
+
+
 def sample_probs(model: nn.Module, x: Tensor) -> Tensor:
     """Probability samples of any model, so a runner can treat every model the same way.
 

@@ -9,6 +9,7 @@ and checkpoint. With AMP the result runs under bfloat16 autocast.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,12 @@ from robustbench_local.checkpoints import load_checkpoint
 from robustbench_local.config import ModelSpec, RunSettings
 from robustbench_local.devices import Autocast
 from robustbench_local.factory import build_user_model
-from robustbench_local.training import default_spec, load_or_train
+from robustbench_local.training import (
+    TrainSpec,
+    default_spec,
+    load_or_train,
+    with_data_fingerprint,
+)
 from uncertainty import DeepEnsemble, MCDropout
 
 __all__ = ["BuiltModel", "build_model", "member_seeds", "prepare_model"]
@@ -46,13 +52,17 @@ def member_seeds(spec: ModelSpec, run: RunSettings) -> list[int]:
     return [base + i for i in range(spec.ensemble)]
 
 
-def _train_specs(spec: ModelSpec, run: RunSettings) -> list:
+def _train_specs(spec: ModelSpec, run: RunSettings) -> list[TrainSpec]:
+    """The training specs of a zoo entry's members, keyed to the run's data files."""
     if spec.zoo is None:
         raise ValueError(f"model {spec.name!r} is a user model (factory); it is not trained")
-    return [
+    specs = [
         default_spec(spec.zoo, run.dataset, spec.recipe, seed=seed, **dict(spec.train))
         for seed in member_seeds(spec, run)
     ]
+    # Read the user's files (imagefolder) once for all members, not once per member.
+    fingerprint = with_data_fingerprint(specs[0], run.data_root).data_fingerprint
+    return [dataclasses.replace(s, data_fingerprint=fingerprint) for s in specs]
 
 
 def prepare_model(
@@ -70,7 +80,13 @@ def prepare_model(
         return
     for train_spec in _train_specs(spec, run):
         _, _, cached = load_or_train(
-            train_spec, cache_dir=cache_dir, device=device, retrain=retrain, progress=progress
+            train_spec,
+            cache_dir=cache_dir,
+            device=device,
+            retrain=retrain,
+            progress=progress,
+            data_root=run.data_root,
+            download=run.download,
         )
         if on_trained is not None:
             on_trained(spec.name, cached)

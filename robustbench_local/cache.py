@@ -37,7 +37,7 @@ from robustbench_local.checkpoints import (
     save_checkpoint,
 )
 from robustbench_local.training.loop import TrainResult, check_device, train_model
-from robustbench_local.training.spec import TrainSpec
+from robustbench_local.training.spec import TrainSpec, with_data_fingerprint
 from robustbench_local.zoo import create_model
 
 __all__ = [
@@ -218,6 +218,7 @@ def load_cached(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
+    data_root: str | os.PathLike[str] | None = None,
 ) -> tuple[nn.Sequential, TrainResult] | None:
     """Load spec's model from the cache, if it has been trained.
 
@@ -225,6 +226,8 @@ def load_cached(
         spec: the training spec.
         cache_dir: the cache root; None for `default_cache_dir`.
         device: where to put the model.
+        data_root: the dataset's folder; for a dataset of your own files (``imagefolder``)
+            its content is part of the key (`with_data_fingerprint`).
 
     Returns:
         (model in eval mode on device, its `TrainResult`), or None when there is no entry.
@@ -232,6 +235,7 @@ def load_cached(
     Raises:
         CacheError: the entry is corrupt or does not match spec.
     """
+    spec = with_data_fingerprint(spec, data_root)
     paths = cache_paths(spec, cache_dir)
     where = check_device(device)
     if not paths.weights.is_file():
@@ -273,6 +277,7 @@ def load_or_train(
     amp: bool = False,
     progress: bool = False,
     data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
 ) -> tuple[nn.Sequential, TrainResult, bool]:
     """The cached model for spec, training and caching it first if there is none.
 
@@ -283,7 +288,9 @@ def load_or_train(
         retrain: train even if an entry exists (corrupt or not) and overwrite it.
         amp: bf16 autocast while training (CUDA only).
         progress: a tqdm bar while training (only on a terminal).
-        data_root: the dataset's folder (not needed for "digits").
+        data_root: the dataset's folder (not needed for "digits"); for a dataset of your
+            own files (``imagefolder``) its content is part of the key.
+        download: let torchvision fetch missing files into data_root before training.
 
     Returns:
         (model in eval mode on device, mapping (B, C, H, W) in [0, 1] to logits (B, K);
@@ -294,13 +301,14 @@ def load_or_train(
     """
     if not isinstance(retrain, bool):
         raise TypeError(f"retrain must be a bool; got {retrain!r}")
+    spec = with_data_fingerprint(spec, data_root)
     paths = cache_paths(spec, cache_dir)
     if not retrain:
         found = load_cached(spec, cache_dir=cache_dir, device=device)
         if found is not None:
             return found[0], found[1], True
     model, result = train_model(
-        spec, device=device, amp=amp, progress=progress, data_root=data_root
+        spec, device=device, amp=amp, progress=progress, data_root=data_root, download=download
     )
     _store(spec, model, result, paths)
     return model, result, False

@@ -1,10 +1,12 @@
 """The ``rbl`` command line: run benchmarks, rebuild reports, list registries, train models.
 
 rbl run [CONFIG.toml] [--device auto|cpu|cuda] [--out DIR] [--amp] [--quiet] [--fresh]
+        [--data-root DIR] [--download]
 rbl report RUN
 rbl leaderboard DIR
 rbl list models|datasets|attacks|recipes
 rbl train --zoo NAME --dataset NAME --recipe NAME [--seed N] [--set key=value ...]
+          [--data-root DIR] [--download]
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--retrain", action="store_true", help="retrain the zoo models even when cached"
     )
+    _data_options(run)
 
     report = sub.add_parser("report", help="(re)build a run's report from its store")
     report.add_argument("run", type=_positive_path, help="a run folder")
@@ -98,7 +101,33 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     train.add_argument("--cache-dir", type=_positive_path)
     train.add_argument("--retrain", action="store_true")
+    _data_options(train)
     return parser
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root",
+        type=_positive_path,
+        help="folder of the dataset's files (mnist, fashion-mnist, cifar10, svhn, "
+        "imagefolder); for rbl run it replaces the config's data_root",
+    )
+    parser.add_argument(
+        "--download",
+        action="store_true",
+        help="let torchvision download missing files into --data-root (needs network)",
+    )
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """[run] keys the command line sets: an absolute data_root (relative to the working
+    directory, not to the config's folder), and download."""
+    overrides: dict[str, Any] = {}
+    if args.data_root is not None:
+        overrides["data_root"] = str(args.data_root.resolve())
+    if args.download:
+        overrides["download"] = True
+    return overrides
 
 
 def _run_folder(config: Any, args: argparse.Namespace) -> Path:
@@ -158,7 +187,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from robustbench_local.config import default_config, load_config
     from robustbench_local.runner import RunOptions, run_benchmark
 
-    config = default_config() if args.config is None else load_config(args.config)
+    overrides = _run_overrides(args)
+    config = (
+        default_config(overrides) if args.config is None else load_config(args.config, overrides)
+    )
     out = _run_folder(config, args)
     options = RunOptions(
         device=args.device,
@@ -235,6 +267,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         retrain=args.retrain,
         progress=True,
+        data_root=args.data_root,
+        download=args.download,
     )
     print(f"{'loaded from cache' if cached else 'trained'}: {result}")
     return 0

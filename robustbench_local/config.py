@@ -233,15 +233,16 @@ def _parse_run(data: object, source: str, base: Path | None) -> RunSettings:
         root = _resolve(base, settings.data_root)
         if not root.is_dir() and not settings.download:
             table.fail(
-                f"folder {str(root)!r} does not exist (set download = true to fetch the "
-                f"dataset, or point data_root at the folder that holds it)",
+                f"folder {str(root)!r} does not exist (set download = true or pass "
+                f"--download to fetch the dataset, or point data_root at the folder that "
+                f"holds it)",
                 "data_root",
             )
         settings = RunSettings(**{**asdict(settings), "data_root": str(root)})
     elif settings.dataset not in ("digits",):
         table.fail(
             f"dataset {settings.dataset!r} is read from disk: set data_root to its "
-            f"folder (and download = true to fetch it)",
+            f"folder or pass --data-root (and download = true or --download to fetch it)",
             "data_root",
         )
     return settings
@@ -420,8 +421,30 @@ def parse_config(
     return Config(run=run, models=models, attacks=attacks, sweep=sweep, source=source)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file (relative paths resolve against its folder)."""
+def _with_run_overrides(
+    data: dict[str, Any], source: str, run_overrides: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], str]:
+    """The document with [run] keys replaced (command-line options), and a source that says so.
+
+    The overrides go through the same validation as the file's own keys.
+    """
+    if not run_overrides:
+        return data, source
+    run = data.get("run")
+    if not isinstance(run, dict):
+        return data, source  # parse_config reports the missing or malformed [run]
+    flags = ", ".join(f"{key} = {value!r}" for key, value in run_overrides.items())
+    return {**data, "run": {**run, **run_overrides}}, f"{source} (with {flags})"
+
+
+def load_config(path: str | Path, run_overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a TOML config file (relative paths resolve against its folder).
+
+    Args:
+        path: the TOML file.
+        run_overrides: [run] keys to set over the file's (``rbl run --data-root``,
+            ``--download``); validated like the file's own.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -429,14 +452,17 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    return parse_config(data, source=str(path), base=path.parent.resolve())
+    data, source = _with_run_overrides(data, str(path), run_overrides)
+    return parse_config(data, source=source, base=path.parent.resolve())
 
 
-def default_config() -> Config:
-    """The embedded default benchmark (``configs/default.toml``)."""
+def default_config(run_overrides: Mapping[str, Any] | None = None) -> Config:
+    """The embedded default benchmark (``configs/default.toml``), with optional [run] keys
+    set over it (see `load_config`)."""
     text = (
         resources.files("robustbench_local")
         .joinpath("configs/default.toml")
         .read_text(encoding="utf-8")
     )
-    return parse_config(tomllib.loads(text), source=DEFAULT_SOURCE)
+    data, source = _with_run_overrides(tomllib.loads(text), DEFAULT_SOURCE, run_overrides)
+    return parse_config(data, source=source)

@@ -31,6 +31,7 @@ unless ``download=True``; with files missing the error names the folder and the 
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "DATASETS",
     "DatasetInfo",
     "Split",
+    "data_fingerprint",
     "dataset_info",
     "load_dataset",
     "load_tensors",
@@ -84,6 +86,8 @@ class DatasetInfo:
         std: per-channel standard deviation (C,) for the model's Normalize layer.
         source: where the data comes from.
         description: one line for listings.
+        user_files: the content is whatever files the user points data_root at (not fixed by
+            the name), so a trained model's cache key must include `data_fingerprint`.
     """
 
     name: str
@@ -94,6 +98,7 @@ class DatasetInfo:
     std: tuple[float, ...]
     source: str
     description: str
+    user_files: bool = False
 
 
 DatasetLoader = Callable[..., Dataset]
@@ -350,6 +355,7 @@ def _image_size(value: object) -> tuple[int, int]:
     mean=(0.485, 0.456, 0.406),
     std=(0.229, 0.224, 0.225),
     source="torchvision ImageFolder over the user's files",
+    user_files=True,
     description="your images: <data_root>/<split>/<class>/<image>, RGB, resized to image_size",
 )
 def _load_imagefolder(
@@ -393,6 +399,39 @@ def dataset_info(name: str) -> DatasetInfo:
         its `DatasetInfo` (input shape (C, H, W), num_classes, class names, mean/std (C,)).
     """
     return DatasetInfo(name=name, **DATASETS.metadata(name))
+
+
+# The splits a model is trained and validated on: what its cache key must see.
+_TRAINING_FOLDERS = ("train", "val")
+
+
+def data_fingerprint(name: str, data_root: str | os.PathLike[str] | None) -> str:
+    """A digest of the files a model trains on, for datasets that are the user's own files.
+
+    Two folders with the same layout and class names but different images must not share a
+    cached model, so the digest covers every file's path (relative to data_root), size and
+    content, in the training folders (``train``, and ``val`` where present).
+
+    Args:
+        name: a registered dataset name.
+        data_root: the dataset's folder.
+
+    Returns:
+        "sha256:<hex>" for a dataset with ``user_files`` (``imagefolder``); "" for the others,
+        whose content their name fixes.
+    """
+    if not dataset_info(name).user_files:
+        return ""
+    root = _require_root(name, _as_root(data_root))
+    digest = hashlib.sha256()
+    for folder in _TRAINING_FOLDERS:
+        files = sorted(p for p in (root / folder).rglob("*") if p.is_file())
+        for path in files:
+            relative = path.relative_to(root).as_posix().encode("utf-8")
+            content = path.read_bytes()
+            digest.update(len(relative).to_bytes(8, "big") + relative)
+            digest.update(len(content).to_bytes(8, "big") + hashlib.sha256(content).digest())
+    return f"sha256:{digest.hexdigest()}"
 
 
 def _as_root(data_root: str | os.PathLike[str] | None) -> Path | None:

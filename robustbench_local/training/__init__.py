@@ -27,6 +27,7 @@ from robustbench_local.training.spec import (
     default_spec,
     ensemble_specs,
     validate_overrides,
+    with_data_fingerprint,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "load_or_train",
     "train_model",
     "validate_overrides",
+    "with_data_fingerprint",
 ]
 
 _FROM_CACHE = ("load_cached", "load_or_train")

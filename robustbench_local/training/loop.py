@@ -241,10 +241,14 @@ def _private_rng(device: torch.device, seed: int) -> Iterator[None]:
 
 
 def _split(
-    spec: TrainSpec, split: str, device: torch.device, data_root: str | os.PathLike[str] | None
+    spec: TrainSpec,
+    split: str,
+    device: torch.device,
+    data_root: str | os.PathLike[str] | None,
+    download: bool,
 ) -> tuple[Tensor, Tensor]:
     """A whole split as x (N, C, H, W), y (N,) on device: the zoo's datasets fit in memory."""
-    x, y = load_tensors(spec.dataset, split, data_root=data_root)
+    x, y = load_tensors(spec.dataset, split, data_root=data_root, download=download)
     return x.to(device), y.to(device)
 
 
@@ -255,6 +259,7 @@ def train_model(
     amp: bool = False,
     progress: bool = False,
     data_root: str | os.PathLike[str] | None = None,
+    download: bool = False,
 ) -> tuple[nn.Sequential, TrainResult]:
     """Train spec's zoo model from scratch with its recipe, deterministically.
 
@@ -268,6 +273,7 @@ def train_model(
         amp: bf16 autocast for the forward passes and attacks (CUDA only; never on CPU).
         progress: show a tqdm bar over the batches (only when stderr is a terminal).
         data_root: the dataset's folder (not needed for "digits").
+        download: let torchvision fetch missing files into data_root.
 
     Returns:
         the model (nn.Sequential mapping (B, C, H, W) in [0, 1] to logits (B, K)) in eval mode
@@ -281,8 +287,8 @@ def train_model(
     amp = _check_amp(amp, where)
     recipe = RECIPES.get(spec.recipe)
     started = time.perf_counter()
-    x_train, y_train = _split(spec, "train", where, data_root)
-    x_val, y_val = _split(spec, "val", where, data_root)
+    x_train, y_train = _split(spec, "train", where, data_root, download)
+    x_val, y_val = _split(spec, "val", where, data_root, download)
     # CPU generators on every device: the same draws wherever the model trains.
     data_rng = torch.Generator().manual_seed(_stream_seed(spec.seed, "data"))
     attack_rng = torch.Generator().manual_seed(_stream_seed(spec.seed, "attack"))

@@ -31,6 +31,7 @@ import difflib
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -39,7 +40,7 @@ from typing import Any
 
 import torch
 
-from robustbench_local.datasets import DATASETS, dataset_info
+from robustbench_local.datasets import DATASETS, data_fingerprint, dataset_info
 from robustbench_local.registry import parse_option
 from robustbench_local.training.recipes import RECIPES, Recipe
 from robustbench_local.zoo import create_model, model_info
@@ -55,6 +56,7 @@ __all__ = [
     "default_spec",
     "ensemble_specs",
     "validate_overrides",
+    "with_data_fingerprint",
 ]
 
 # Bump whenever a change to the training code (loop, recipes, augmentation, schedules, data
@@ -112,6 +114,10 @@ class TrainSpec:
         eps: linf radius of the training attack (0 for "standard").
         attack_steps: attack steps per batch (0 for "standard", 1 for "fgsm_rs").
         step_size: attack step size (0 for "standard").
+        data_fingerprint: for a dataset of the user's own files (``imagefolder``), the digest
+            of the training files (`datasets.data_fingerprint`), so a model trained on other
+            images is never reused; "" for datasets whose name fixes their content. The
+            cache fills it in from data_root.
     """
 
     zoo: str
@@ -132,6 +138,7 @@ class TrainSpec:
     eps: float
     attack_steps: int
     step_size: float
+    data_fingerprint: str = ""
 
     def __post_init__(self) -> None:
         model = model_info(self.zoo)  # unknown names: UnknownNameError with the closest names
@@ -139,6 +146,13 @@ class TrainSpec:
         recipe = RECIPES.get(self.recipe)
         for name, check in _FIELD_CHECKS.items():
             object.__setattr__(self, name, check(getattr(self, name)))
+        if not isinstance(self.data_fingerprint, str):
+            raise TypeError(f"data_fingerprint must be a str; got {self.data_fingerprint!r}")
+        if self.data_fingerprint and not data.user_files:
+            raise ValueError(
+                f"data_fingerprint must be empty for dataset {self.dataset!r} (its name fixes "
+                f"its content); got {self.data_fingerprint!r}"
+            )
         _check_normalisation(self.mean, self.std, model.input_shape[0])
         _check_pairing(self, model.input_shape, data.input_shape, data.num_classes)
         _check_attack_fields(
@@ -191,7 +205,7 @@ class TrainSpec:
 HYPERPARAMETERS: tuple[str, ...] = tuple(
     field.name
     for field in dataclasses.fields(TrainSpec)
-    if field.name not in ("zoo", "dataset", "recipe", "seed")
+    if field.name not in ("zoo", "dataset", "recipe", "seed", "data_fingerprint")
 )
 """The TrainSpec fields that `default_spec` fills and accepts as overrides."""
 
@@ -474,6 +488,26 @@ def _resolve(dataset: str, recipe: Recipe, overrides: Mapping[str, Any]) -> dict
         # Invalid eps/steps are left for TrainSpec to reject with a message naming them.
         values["step_size"] = recipe.default_step_size(float(eps), steps) if valid else 1.0
     return values
+
+
+def with_data_fingerprint(spec: TrainSpec, data_root: str | os.PathLike[str] | None) -> TrainSpec:
+    """spec with its data_fingerprint filled in from the files under data_root.
+
+    A no-op for datasets whose name fixes their content, and for a spec that already has
+    one (computed once per run, not once per ensemble member).
+
+    Args:
+        spec: the training spec.
+        data_root: the dataset's folder.
+
+    Returns:
+        the spec to key the cache with.
+    """
+    if not isinstance(spec, TrainSpec):
+        raise TypeError(f"spec must be a TrainSpec; got {type(spec).__name__}")
+    if spec.data_fingerprint or not dataset_info(spec.dataset).user_files:
+        return spec
+    return dataclasses.replace(spec, data_fingerprint=data_fingerprint(spec.dataset, data_root))
 
 
 def default_spec(

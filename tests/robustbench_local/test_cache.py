@@ -135,6 +135,7 @@ _CHANGED = {
     "eps": 0.25,
     "attack_steps": 2,
     "step_size": 0.3,
+    "data_fingerprint": "sha256:0",  # only for imagefolder: see its own test below
 }
 
 
@@ -161,7 +162,7 @@ def test_the_key_test_covers_every_spec_field() -> None:
     assert set(_CHANGED) == {field.name for field in dataclasses.fields(TrainSpec)}
 
 
-@pytest.mark.parametrize("field", sorted(set(_CHANGED) - {"num_classes"}))
+@pytest.mark.parametrize("field", sorted(set(_CHANGED) - {"num_classes", "data_fingerprint"}))
 def test_a_change_to_any_single_field_changes_the_key(field, tmp_path) -> None:
     base = _key_base()
     assert getattr(base, field) != _CHANGED[field]
@@ -175,6 +176,16 @@ def test_num_classes_is_in_the_key() -> None:
     three = default_spec("cifar-resnet18", "imagefolder", "standard", num_classes=3)
     four = dataclasses.replace(three, num_classes=4)
     assert three.key() != four.key()
+
+
+def test_the_data_fingerprint_is_in_the_key_and_only_for_the_users_files() -> None:
+    mine = default_spec("cifar-resnet18", "imagefolder", "standard", num_classes=3)
+    assert mine.data_fingerprint == ""  # filled in from data_root by the cache
+    first = dataclasses.replace(mine, data_fingerprint="sha256:aa")
+    second = dataclasses.replace(mine, data_fingerprint="sha256:bb")
+    assert len({mine.key(), first.key(), second.key()}) == 3
+    with pytest.raises(ValueError, match=r"data_fingerprint must be empty for dataset 'mnist'"):
+        dataclasses.replace(_key_base(), data_fingerprint="sha256:aa")
 
 
 def test_key_covers_recipe_version_torch_and_architecture(monkeypatch) -> None:

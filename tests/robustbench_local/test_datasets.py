@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from robustbench_local.datasets import (
     SPLIT_SEED,
     DatasetInfo,
     Split,
+    data_fingerprint,
     dataset_info,
     load_dataset,
     load_tensors,
@@ -230,3 +233,34 @@ def test_imagefolder_rejects_bad_image_size(image_size, tmp_path, fake_writers):
 def test_imagefolder_cannot_download(tmp_path):
     with pytest.raises(ValueError, match="download"):
         load_dataset("imagefolder", "test", data_root=tmp_path, download=True)
+
+
+def test_the_fingerprint_follows_the_training_files_content(tmp_path, fake_writers):
+    source = fake_writers["imagefolder"](tmp_path / "mine", splits=("train", "val", "test"))
+    root = source.data_root
+    before = data_fingerprint("imagefolder", root)
+    assert before.startswith("sha256:") and len(before) == len("sha256:") + 64
+
+    # A copy elsewhere (new paths above data_root, new mtimes) is the same data.
+    shutil.copytree(root, tmp_path / "copy")
+    assert data_fingerprint("imagefolder", tmp_path / "copy") == before
+    # The test split is not trained on: it does not enter the key.
+    (root / "test" / "cat" / "0.png").write_bytes(b"changed")
+    assert data_fingerprint("imagefolder", root) == before
+
+    changed = []
+    for edit in (
+        lambda: (root / "val" / "dog" / "0.png").write_bytes(b"other pixels"),
+        lambda: (root / "train" / "cat" / "1.png").rename(root / "train" / "dog" / "9.png"),
+        lambda: (root / "train" / "cat" / "2.png").unlink(),
+    ):
+        edit()
+        changed.append(data_fingerprint("imagefolder", root))
+    assert len({before, *changed}) == 4
+
+
+def test_only_the_users_files_have_a_fingerprint(fake_source):
+    assert data_fingerprint("digits", None) == ""
+    assert data_fingerprint("mnist", fake_source("mnist").data_root) == ""
+    with pytest.raises(ValueError, match="data_root is required for dataset 'imagefolder'"):
+        data_fingerprint("imagefolder", None)

@@ -209,10 +209,12 @@ def square(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
     evaluate = make_evaluate(model, loss, targeted)
-    if eps == 0.0:
-        return x.detach().clamp(*bounds)  # the ball is the point itself
-
     with torch.no_grad(), eval_mode(model):
+        if eps == 0.0:
+            # The ball is the point itself; one forward still checks the logits' shape and
+            # that the labels are in [0, K), as any other eps would.
+            evaluate(x.detach(), y.detach().long())
+            return x.detach().clamp(*bounds)
         x_adv = _search(
             evaluate,
             x.detach(),

@@ -366,5 +366,6 @@ def test_inputs_must_be_images(batch) -> None:
         square(model, x[:, None], y, 0.1)
     with pytest.raises(TypeError, match=r"model must be a torch.nn.Module; got function"):
         square(lambda t: t, x, y, 0.1)
-    with pytest.raises(ValueError, match=r"y must hold labels in \[0, 4\)"):
-        square(model, x, torch.tensor([0, 1, 4]), 0.1)
+    for eps in (0.1, 0.0):  # eps 0 returns x, but checks the labels all the same
+        with pytest.raises(ValueError, match=r"y must hold labels in \[0, 4\)"):
+            square(model, x, torch.tensor([0, 1, 4]), eps)

@@ -27,3 +27,25 @@ def test_lab_attacks_example(tmp_path: Path) -> None:
     assert all(float(p) <= float(f) + 1.0 for _, f, p in rows)
     assert float(rows[-1][2]) < float(rows[0][2])
     assert figure.stat().st_size > 10_000
+
+
+def test_every_example_config_and_readme_config_is_valid(tmp_path: Path, monkeypatch) -> None:
+    from robustbench_local.config import load_config, parse_config, tomllib
+
+    configs = sorted((ROOT / "examples").glob("*.toml"))
+    assert configs, "examples/ should hold at least one config"
+    for path in configs:
+        assert load_config(path).models and load_config(path).attacks
+    # The README's user model: the package and checkpoint it names, as a user would have them.
+    (tmp_path / "mypackage").mkdir()
+    (tmp_path / "mypackage" / "__init__.py").write_text("")
+    (tmp_path / "mypackage" / "models.py").write_text(
+        "import torch\n\ndef build():\n    return torch.nn.Linear(64, 10)\n"
+    )
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    blocks = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert blocks, "the README should show a config"
+    for block in blocks:
+        config = parse_config(tomllib.loads(block), source="README.md", base=tmp_path)
+        assert [m.name for m in config.models][-1] == "mine"

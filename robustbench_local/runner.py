@@ -34,6 +34,7 @@ from robustbench_local.protocol import (
     predict,
     sample_columns,
 )
+from robustbench_local.provenance import module_digest, pin, tensor_digest
 from robustbench_local.store import JobKey, ResultsStore, StoreError
 
 __all__ = [
@@ -76,6 +77,7 @@ class JobOutcome:
     samples: dict[str, np.ndarray]
     examples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     seconds: float = 0.0
+    model_digest: str = ""  # of the weights the job ran on (see provenance)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class DiagnosticsOutcome:
 
     model: str
     values: dict[str, float]
+    model_digest: str = ""
 
 
 Work = JobKey | DiagnosticsKey
@@ -142,6 +145,7 @@ class Workbench:
         self.attacks = {a.label: a for a in config.attacks}
         self._models: dict[str, BuiltModel] = {}  # at most one: the current model
         self._clean: dict[str, Predictions] = {}
+        self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
 
     def batches(self) -> list[slice]:
         size = self.config.run.batch_size
@@ -163,6 +167,7 @@ class Workbench:
                 cache_dir=self.options.cache_dir,
                 amp=self.options.amp,
             )
+            self.digests[name] = module_digest(self._models[name].evaluate)
         return self._models[name]
 
     def clean(self, name: str) -> Predictions:
@@ -187,7 +192,7 @@ class Workbench:
             stochastic=spec.stochastic,
             seed=derive_seed(self.config.run.seed, key.model, "diagnostics"),
         )
-        return DiagnosticsOutcome(key.model, values)
+        return DiagnosticsOutcome(key.model, values, self.digests[key.model])
 
     def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
         """Run one job: attack every batch, evaluate, aggregate."""
@@ -241,7 +246,12 @@ class Workbench:
             np.concatenate(l2),
         )
         return JobOutcome(
-            job, job_metrics(samples), samples, examples, time.perf_counter() - started
+            job,
+            job_metrics(samples),
+            samples,
+            examples,
+            time.perf_counter() - started,
+            self.digests[job.model],
         )
 
 
@@ -279,6 +289,13 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(out_dir / "results.sqlite")
     _check_store(store, config)
+    pin(
+        store,
+        "numerics",
+        {"device": device.type, "amp": options.amp},
+        "the device kind and precision",
+        "resume with the --device and --amp it started with",
+    )
     store.set_meta("digest", run_digest(config))
     store.set_meta("config", config.to_dict())
     store.set_meta("config_source", config.source)
@@ -293,6 +310,13 @@ def run_benchmark(
         seed=run.seed,
         data_root=run.data_root,
         download=run.download,
+    )
+    pin(
+        store,
+        "inputs_digest",
+        tensor_digest([x, y]),
+        "the evaluated images and labels",
+        "restore the dataset files the run started with",
     )
     store.set_meta("n_examples", len(y))
     pending = plan_work(config, store)
@@ -329,6 +353,15 @@ def run_benchmark(
             return bench.evaluate(item, progress=lambda: batch_bar.update(1))
 
         for outcome in executor.map(work, pending):
+            model = outcome.model if isinstance(outcome, DiagnosticsOutcome) else outcome.key.model
+            pin(
+                store,
+                f"model_digest:{model}",
+                outcome.model_digest,
+                f"the weights of model {model!r}",
+                "restore the checkpoints it started with (a cleared cache retrains, and "
+                "another device or thread count trains other weights)",
+            )
             if isinstance(outcome, DiagnosticsOutcome):
                 store.write_diagnostics(outcome.model, outcome.values)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -25,17 +26,18 @@ def log_mean_prob(log_probs: Tensor) -> Tensor:
     return torch.logsumexp(log_probs, dim=0) - math.log(log_probs.shape[0])
 
 
-class SampledClassifier(nn.Module):
+class SampledClassifier(nn.Module, ABC):
     """A classifier whose prediction is the mean of S sampled predictive distributions.
 
     Subclasses (DeepEnsemble: S = members; MCDropout: S = dropout samples) supply
     `sample_log_probs`; `sample_probs` and `forward` follow from it, so every such model is
     at once a source of samples for `decompose` and a plain (B, K)-logit model for attacks.
+    A subclass without `sample_log_probs` cannot be instantiated (abstract method).
     """
 
+    @abstractmethod
     def sample_log_probs(self, x: Tensor) -> Tensor:
         """(S, B, K) log-probabilities of the S samples for (B, ...) inputs."""
-        raise NotImplementedError
 
     def sample_probs(self, x: Tensor) -> Tensor:
         """(S, B, K) probabilities of the S samples for (B, ...) inputs."""

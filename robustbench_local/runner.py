@@ -288,6 +288,24 @@ def run_benchmark(
         raise ValueError(f"--amp needs a CUDA device; this run uses {device}")
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(out_dir / "results.sqlite")
+    try:
+        _run_into(store, config, device, options, executor)
+    except BaseException:
+        # Close even on failure (a refused resume, Ctrl-C): the jobs already stored stay,
+        # and the next process finds the file free.
+        store.close()
+        raise
+    return store
+
+
+def _run_into(
+    store: ResultsStore,
+    config: Config,
+    device: torch.device,
+    options: RunOptions,
+    executor: Executor | None,
+) -> None:
+    """Check the store against this run, then do every job it does not hold yet."""
     _check_store(store, config)
     pin(
         store,
@@ -370,7 +388,6 @@ def run_benchmark(
                 )
             work_bar.update(1)
     store.set_meta("complete", True)
-    return store
 
 
 def _environment(device: torch.device, options: RunOptions) -> dict[str, object]:

@@ -17,6 +17,7 @@ Tables:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -143,7 +144,10 @@ class ResultsStore:
         """Close; a writer first folds its write-ahead log into results.sqlite and leaves WAL
         mode, so the one file holds everything and later readers need no side files."""
         if not self.readonly:
-            self._db.execute("PRAGMA journal_mode=DELETE")
+            # With another connection open (a report being read) leaving WAL needs the file
+            # to itself and fails; everything is committed, the -wal file just stays beside it.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.close()
 
     def __enter__(self) -> ResultsStore:

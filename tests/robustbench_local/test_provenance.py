@@ -107,6 +107,8 @@ def test_resuming_with_other_weights_is_refused_and_keeps_the_results(
     monkeypatch.setattr(runner_module, "build_model", retrained)
     with pytest.raises(StoreError, match=r"the weights of model 'standard' differ"):
         run_benchmark(config, out, options)
+    # The refused run closed its store (its log folded back in), keeping the finished job.
+    assert not (out / "results.sqlite-wal").exists()
     with ResultsStore(out / "results.sqlite", readonly=True) as store:
         assert [job.key for job in store.jobs()] == [JobKey("standard", "fgsm", 0.0)]
 

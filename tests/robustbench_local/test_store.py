@@ -81,3 +81,18 @@ def test_a_newer_schema_is_refused(tmp_path) -> None:
     store.close()
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         ResultsStore(tmp_path / "results.sqlite")
+
+
+def test_the_writer_closes_while_a_reader_has_the_store_open(tmp_path) -> None:
+    # A report or progress check may be reading when the run finishes: closing must not fail.
+    path = tmp_path / "results.sqlite"
+    writer = ResultsStore(path)
+    writer.set_meta("complete", True)
+    reader = ResultsStore(path, readonly=True)
+    assert reader.get_meta("complete") is True
+    writer.close()  # cannot leave WAL mode now (the reader holds the file): still closes
+    assert reader.get_meta("complete") is True
+    reader.close()
+    with ResultsStore(path) as again:  # the last writer out folds the log back in
+        assert again.get_meta("complete") is True
+    assert not path.with_name("results.sqlite-wal").exists()

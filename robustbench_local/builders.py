@@ -19,14 +19,10 @@ from torch import nn
 
 from robustbench_local.checkpoints import load_checkpoint
 from robustbench_local.config import ModelSpec, RunSettings
+from robustbench_local.datasets import data_fingerprint
 from robustbench_local.devices import Autocast
 from robustbench_local.factory import build_user_model
-from robustbench_local.training import (
-    TrainSpec,
-    default_spec,
-    load_or_train,
-    with_data_fingerprint,
-)
+from robustbench_local.training import TrainSpec, default_spec, load_or_train
 from uncertainty import DeepEnsemble, MCDropout
 
 __all__ = ["BuiltModel", "build_model", "member_seeds", "prepare_model"]
@@ -52,16 +48,22 @@ def member_seeds(spec: ModelSpec, run: RunSettings) -> list[int]:
     return [base + i for i in range(spec.ensemble)]
 
 
-def _train_specs(spec: ModelSpec, run: RunSettings) -> list[TrainSpec]:
-    """The training specs of a zoo entry's members, keyed to the run's data files."""
+def _train_specs(
+    spec: ModelSpec, run: RunSettings, fingerprint: str | None = None
+) -> list[TrainSpec]:
+    """The training specs of a zoo entry's members, keyed to the run's data files.
+
+    fingerprint: `datasets.data_fingerprint` of the run's data, when the caller has it
+    (the runner reads the user's files once per run); None reads them here.
+    """
     if spec.zoo is None:
         raise ValueError(f"model {spec.name!r} is a user model (factory); it is not trained")
     specs = [
         default_spec(spec.zoo, run.dataset, spec.recipe, seed=seed, **dict(spec.train))
         for seed in member_seeds(spec, run)
     ]
-    # Read the user's files (imagefolder) once for all members, not once per member.
-    fingerprint = with_data_fingerprint(specs[0], run.data_root).data_fingerprint
+    if fingerprint is None:  # once for all members, not once per member
+        fingerprint = data_fingerprint(run.dataset, run.data_root)
     return [dataclasses.replace(s, data_fingerprint=fingerprint) for s in specs]
 
 
@@ -74,11 +76,15 @@ def prepare_model(
     retrain: bool,
     progress: bool,
     on_trained: Callable[[str, bool], None] | None = None,
+    fingerprint: str | None = None,
 ) -> None:
-    """Make sure every checkpoint the model needs is in the cache (training what is missing)."""
+    """Make sure every checkpoint the model needs is in the cache (training what is missing).
+
+    fingerprint: the run's `datasets.data_fingerprint`, if already computed.
+    """
     if spec.zoo is None:
         return
-    for train_spec in _train_specs(spec, run):
+    for train_spec in _train_specs(spec, run, fingerprint):
         _, _, cached = load_or_train(
             train_spec,
             cache_dir=cache_dir,
@@ -101,6 +107,7 @@ def build_model(
     cache_dir: Path | None,
     amp: bool = False,
     progress: bool = False,
+    fingerprint: str | None = None,
 ) -> BuiltModel:
     """The model a job evaluates and attacks, in eval mode on ``device``.
 
@@ -111,6 +118,7 @@ def build_model(
         cache_dir: the checkpoint cache (None: RBL_CACHE_DIR or the default).
         amp: run under bfloat16 autocast.
         progress: show training progress bars.
+        fingerprint: the run's `datasets.data_fingerprint`, if already computed.
 
     Returns:
         the evaluation and attack views, each an nn.Module mapping (B, ...) to logits
@@ -125,7 +133,7 @@ def build_model(
             load_or_train(
                 s, cache_dir=cache_dir, device=device, progress=progress, data_root=run.data_root
             )[0]
-            for s in _train_specs(spec, run)
+            for s in _train_specs(spec, run, fingerprint)
         ]
         model = members[0] if len(members) == 1 else DeepEnsemble(members)
     model = model.to(device).eval()

@@ -23,7 +23,7 @@ import robustbench_local
 from robustbench_local.attack_registry import attack_entry, attack_params
 from robustbench_local.builders import BuiltModel, build_model, prepare_model
 from robustbench_local.config import Config
-from robustbench_local.datasets import load_tensors
+from robustbench_local.datasets import data_fingerprint, load_tensors
 from robustbench_local.devices import resolve_device
 from robustbench_local.diagnostics import diagnose
 from robustbench_local.executor import Executor, SerialExecutor
@@ -146,6 +146,8 @@ class Workbench:
         self._models: dict[str, BuiltModel] = {}  # at most one: the current model
         self._clean: dict[str, Predictions] = {}
         self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
+        # The user's training files (imagefolder) key the cached models: read them once.
+        self.fingerprint = data_fingerprint(config.run.dataset, config.run.data_root)
 
     def batches(self) -> list[slice]:
         size = self.config.run.batch_size
@@ -166,6 +168,7 @@ class Workbench:
                 device=self.device,
                 cache_dir=self.options.cache_dir,
                 amp=self.options.amp,
+                fingerprint=self.fingerprint,
             )
             self.digests[name] = module_digest(self._models[name].evaluate)
         return self._models[name]
@@ -339,6 +342,7 @@ def _run_into(
     store.set_meta("n_examples", len(y))
     pending = plan_work(config, store)
     show = not options.quiet
+    bench = Workbench(config, x, y, device, options)
     for name in dict.fromkeys(item.model for item in pending):
         prepare_model(
             next(m for m in config.models if m.name == name),
@@ -347,9 +351,9 @@ def _run_into(
             cache_dir=options.cache_dir,
             retrain=options.retrain,
             progress=show,
+            fingerprint=bench.fingerprint,
         )
 
-    bench = Workbench(config, x, y, device, options)
     executor = executor or SerialExecutor()
     n_jobs = sum(isinstance(item, JobKey) for item in pending)
     with (

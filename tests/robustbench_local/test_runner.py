@@ -67,20 +67,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def reference(tmp_path_factory, cache_dir) -> Path:
     """One complete run through the CLI, shared by the tests that only read it."""
     folder = tmp_path_factory.mktemp("reference")
-    code = main(
-        [
-            "run",
-            str(_config(folder)),
-            "--out",
-            str(folder / "run"),
-            "--device",
-            "cpu",
-            "--quiet",
-            "--cache-dir",
-            str(cache_dir),
-        ]
-    )
-    assert code == 0
+    assert main(_run_argv(folder, folder / "run", cache_dir)) == 0
     return folder / "run"
 
 
@@ -88,6 +75,22 @@ def _config(tmp_path: Path, steps: int = 5) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(textwrap.dedent(CONFIG.format(steps=steps)), encoding="utf-8")
     return path
+
+
+def _run_argv(tmp_path: Path, out: Path, cache_dir: Path) -> list[str]:
+    """`rbl run` of the tiny config (written under tmp_path) into out, quietly, on the CPU."""
+    config = str(_config(tmp_path))
+    return [
+        "run",
+        config,
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--cache-dir",
+        str(cache_dir),
+    ]
 
 
 def _run(tmp_path: Path, out: Path, cache_dir: Path) -> ResultsStore:
@@ -163,20 +166,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, cache_dir, re
     with ResultsStore(reference / "results.sqlite", readonly=True) as store:
         expected = _contents(store)
     out = tmp_path / "killed"
-    command = [
-        sys.executable,
-        "-m",
-        "robustbench_local.cli",
-        "run",
-        str(_config(tmp_path)),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--quiet",
-        "--cache-dir",
-        str(cache_dir),
-    ]
+    command = [sys.executable, "-m", "robustbench_local.cli", *_run_argv(tmp_path, out, cache_dir)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     stored = 0
@@ -196,22 +186,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, cache_dir, re
     with ResultsStore(out / "results.sqlite", readonly=True) as store:
         partial = len(store.finished())
     assert 1 <= partial < len(expected)
-    assert (
-        main(
-            [
-                "run",
-                str(_config(tmp_path)),
-                "--out",
-                str(out),
-                "--device",
-                "cpu",
-                "--quiet",
-                "--cache-dir",
-                str(cache_dir),
-            ]
-        )
-        == 0
-    )
+    assert main(_run_argv(tmp_path, out, cache_dir)) == 0
     with ResultsStore(out / "results.sqlite", readonly=True) as store:
         _assert_same(_contents(store), expected)
     summary = json.loads((out / "summary.json").read_text())
@@ -231,19 +206,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, cache_dir, re
 
 
 def test_worst_case_is_per_sample(tmp_path, cache_dir) -> None:
-    main(
-        [
-            "run",
-            str(_config(tmp_path)),
-            "--out",
-            str(tmp_path / "run"),
-            "--device",
-            "cpu",
-            "--quiet",
-            "--cache-dir",
-            str(cache_dir),
-        ]
-    )
+    assert main(_run_argv(tmp_path, tmp_path / "run", cache_dir)) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     with ResultsStore(tmp_path / "run" / "results.sqlite", readonly=True) as store:
         for row in summary["worst_case"]:

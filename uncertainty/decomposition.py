@@ -44,7 +44,9 @@ def decompose(probs: Tensor) -> Uncertainty:
         Uncertainty(total, aleatoric, epistemic), each (B,), in nats.
     """
     probs = check_probs(probs, samples_only=True)
-    p = probs.double()
+    # Validation tolerates rounding (entries down to -PROB_ATOL); xlogy of a negative entry is
+    # NaN, so those entries are clamped to 0 first.
+    p = probs.double().clamp_min(0.0)
     total = _entropy(p.mean(dim=0))
     aleatoric = _entropy(p).mean(dim=0)
     epistemic = (total - aleatoric).clamp_min(0.0)

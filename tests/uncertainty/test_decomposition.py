@@ -110,3 +110,13 @@ def test_bad_input_is_rejected_with_the_argument_and_the_value(probs, match):
 def test_integer_input_is_a_type_error():
     with pytest.raises(TypeError, match=r"probs must be a floating-point tensor.*int64"):
         decompose(torch.ones(1, 1, 1, dtype=torch.int64))
+
+
+def test_slightly_negative_entries_that_validation_accepts_give_finite_values():
+    # Rounding can leave entries just below 0; validation accepts down to -1e-3.
+    probs = torch.tensor([[[1.0005, -0.0005, 0.0]], [[0.2, 0.3, 0.5]]], dtype=torch.float64)
+    u = decompose(probs)
+    for part in u:
+        assert torch.isfinite(part).all()
+    clamped = decompose(probs.clamp_min(0.0))
+    assert torch.allclose(u.total, clamped.total) and torch.allclose(u.epistemic, clamped.epistemic)

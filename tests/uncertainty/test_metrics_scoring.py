@@ -128,11 +128,27 @@ def test_decomposition_sums_to_brier_when_predictions_are_constant_per_group():
     )
 
 
-def test_decomposition_is_close_to_brier_on_random_data(data):
+def test_decomposition_sums_to_brier_exactly_on_random_data(data):
     probs, y = data
     parts = metrics.brier_decomposition(probs, y)
-    total = parts.uncertainty - parts.resolution + parts.reliability
-    assert total == pytest.approx(metrics.brier(probs, y), abs=0.05)
+    total = parts.uncertainty - parts.resolution + parts.reliability + parts.within_group
+    # TFP works on log probabilities: exact up to float rounding of that round trip.
+    assert total == pytest.approx(metrics.brier(probs, y), abs=1e-7)
+
+
+def test_within_group_term_does_not_vanish_with_more_samples(random_probs):
+    # Grouping by argmax leaves a term that is an expectation, not an estimation error.
+    terms = []
+    for n in (200, 20_000):
+        probs = random_probs(n, 3, seed=1)
+        y = torch.multinomial(probs.double(), 1, generator=torch.Generator().manual_seed(2))[:, 0]
+        terms.append(metrics.brier_decomposition(probs, y).within_group)
+    assert abs(terms[1]) > 0.01 and abs(terms[0] - terms[1]) < 0.5 * abs(terms[1])
+
+
+def test_within_group_term_is_zero_when_predictions_are_constant_per_group():
+    probs, y = _constant_per_group()
+    assert metrics.brier_decomposition(probs, y).within_group == pytest.approx(0.0, abs=1e-12)
 
 
 def test_perfect_one_hot_predictions_have_zero_reliability():

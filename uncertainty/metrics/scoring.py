@@ -86,17 +86,43 @@ def brier(probs: Tensor, y: Tensor) -> float:
 
 
 class BrierDecomposition(NamedTuple):
-    """Brier score = uncertainty - resolution + reliability (up to an O(K/N) estimation error).
+    """Brier score = uncertainty - resolution + reliability + within_group, exactly.
+
+    Predictions are grouped by their argmax class k (weight w_k = share of inputs, mean
+    prediction pbar_k, label distribution d_k, overall label frequencies f).
 
     Attributes:
-        reliability: >= 0, miscalibration; lower is better.
-        resolution: >= 0, how much predictions differ from the base rate; higher is better.
-        uncertainty: 1 - sum_k pbar_k^2 for the label frequencies pbar; set by the data.
+        reliability: mean_i ||p_i - d_k(i)||^2 >= 0 (TFP's definition: each prediction against
+            its group's label distribution), miscalibration; lower is better. It equals
+            sum_k w_k ||pbar_k - d_k||^2 plus the spread of predictions within the groups.
+        resolution: sum_k w_k ||d_k - f||^2 >= 0, how far the groups' label distributions are
+            from the base rate; higher is better.
+        uncertainty: 1 - sum_j f_j^2, set by the labels alone.
+        within_group: -2 mean_i <p_i - pbar_k(i), onehot_i - d_k(i)>: minus twice the covariance
+            of predictions and labels inside each argmax group, which grouping by argmax leaves
+            out. It is 0 when predictions are constant within each group and does not vanish
+            as N grows (for calibrated predictions it is about minus the within-group spread),
+            so it is reported rather than hidden in the other terms.
     """
 
     reliability: float
     resolution: float
     uncertainty: float
+    within_group: float
+
+
+def _within_group(p: Tensor, y: Tensor) -> float:
+    """-2 mean_i <p_i - pbar_k(i), onehot_i - d_k(i)> over argmax groups k.
+
+    The deviations p_i - pbar_k average to 0 within a group, so the d_k part drops out.
+    """
+    k = p.shape[-1]
+    group = p.argmax(dim=-1)
+    sums = torch.zeros(k, k, dtype=torch.float64, device=p.device).index_add_(0, group, p)
+    sizes = torch.bincount(group, minlength=k).double().clamp_min(1.0)
+    deviation = p - (sums / sizes[:, None])[group]
+    onehot = torch.nn.functional.one_hot(y, k).double()
+    return float(-2.0 * (deviation * onehot).sum(dim=-1).mean())
 
 
 def _resolution(p: Tensor, y: Tensor) -> float:
@@ -120,16 +146,16 @@ def brier_decomposition(probs: Tensor, y: Tensor) -> BrierDecomposition:
     (ours minus 1), so 1 is added to it. TFP's resolution is not used: TFP 0.25 broadcasts the
     base rate along the wrong axis (`expand_dims(pbar, -1) - dist_mean` subtracts pbar_k from
     row k instead of pbar_j from column j), which is only right when the labels are balanced;
-    it is computed here as sum_k w_k ||d_k - pbar||^2. With it,
-    `brier = uncertainty - resolution + reliability` holds exactly when predictions are constant
-    within each group, and up to an O(K/N) estimation error otherwise.
+    it is computed here as sum_k w_k ||d_k - f||^2. The fourth term, ``within_group``, makes
+    `brier = uncertainty - resolution + reliability + within_group` an identity (see
+    `BrierDecomposition` for every term's formula).
 
     Args:
         probs: (B, K) probabilities or (S, B, K) samples (averaged first).
         y: (B,) integer labels.
 
     Returns:
-        BrierDecomposition(reliability, resolution, uncertainty).
+        BrierDecomposition(reliability, resolution, uncertainty, within_group).
     """
     p, labels = mean_probs(probs, y)
     # Imported here: loading TFP takes a second or more, and only this function needs it.
@@ -147,4 +173,5 @@ def brier_decomposition(probs: Tensor, y: Tensor) -> BrierDecomposition:
         reliability=float(reliability),
         resolution=_resolution(p, labels),
         uncertainty=float(uncertainty) + 1.0,
+        within_group=_within_group(p, labels),
     )

@@ -43,7 +43,7 @@ class StepRule(Protocol):
 class Select(str, Enum):
     """Which iterate an attack returns per sample."""
 
-    #: The first iterate that fools the model, else the highest-loss one (DESIGN.md): the
+    #: The first iterate that fools the model, else the highest-loss one (docs/architecture.md): the
     #: verdict of a deterministic model cannot change once fooled, so work can stop there.
     FIRST_FOOLING = "first_fooling"
     #: The highest-loss iterate, fooled or not: for adversarial training (Madry et al.), and

@@ -4,7 +4,7 @@ against an attacker who knows about it (Carlini and Wagner 2017, "Adversarial ex
 not easily detected").
 
 It composes ``attacks.pgd`` with ``uncertainty``'s predictive samples here, because the
-attack functions stay free of ``uncertainty`` (DESIGN.md's dependency arrows).
+attack functions stay free of ``uncertainty`` (the dependency rules in docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery
-BOUNDS = (0.0, 1.0)  # pixel space (DESIGN.md): every dataset loads into [0, 1]
+BOUNDS = (0.0, 1.0)  # pixel space (docs/architecture.md): every dataset loads into [0, 1]
 
 
 def derive_seed(*parts: object) -> int:

@@ -49,6 +49,12 @@ def _as_path(path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def save_checkpoint(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -97,6 +103,9 @@ def save_checkpoint(
         save_file(tensors, str(partial), metadata=header)
         with open(partial, "rb") as handle:  # on disk before the rename makes it visible
             os.fsync(handle.fileno())
+        # safetensors creates the file 0600; a shared cache needs the user's umask, as for
+        # every other file the cache writes (the sidecar JSON).
+        partial.chmod(0o666 & ~_current_umask())
         os.replace(partial, destination)
     finally:
         partial.unlink(missing_ok=True)

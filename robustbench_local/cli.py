@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         prog="rbl",
         description="robustbench-local: adversarial robustness and uncertainty "
         "benchmarks for PyTorch models.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (also RBL_DEBUG=1)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -62,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         "config, else a new runs/<name>-<timestamp>)",
     )
     run.add_argument(
-        "--fresh", action="store_true", help="start a new run folder instead of resuming"
+        "--fresh",
+        action="store_true",
+        help="start anew instead of resuming: a new run folder, or with --out the same "
+        "folder with its old results.sqlite moved aside (never deleted)",
     )
     run.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA only)")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
@@ -136,6 +147,8 @@ def _run_folder(config: Any, args: argparse.Namespace) -> Path:
     from robustbench_local.store import ResultsStore
 
     if args.out is not None:
+        if args.out.exists() and not args.out.is_dir():
+            raise ValueError(f"--out {str(args.out)!r} is a file; it must be a run folder")
         return args.out
     name = config.run.name
     if not args.fresh and RUNS_DIR.is_dir():
@@ -182,9 +195,22 @@ def _print_table(summary: dict[str, Any]) -> None:
         console.print(f"[bold yellow]warning:[/] {warning}")
 
 
+def _move_store_aside(folder: Path, *, quiet: bool) -> None:
+    """--fresh with --out: keep the old results under a dated name; the run starts empty."""
+    store = folder / "results.sqlite"
+    if not store.exists():
+        return
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    kept = folder / f"results-{stamp}.sqlite.old"
+    store.rename(kept)
+    if not quiet:
+        print(f"--fresh: the previous results are kept in {kept}", file=sys.stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from reports import build_report
     from robustbench_local.config import default_config, load_config
+    from robustbench_local.run_lock import RunLock
     from robustbench_local.runner import RunOptions, run_benchmark
 
     overrides = _run_overrides(args)
@@ -201,9 +227,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         print(f"run folder: {out}", file=sys.stderr)
-    store = run_benchmark(config, out, options)
-    store.close()
-    summary = build_report(out)
+    with RunLock(out):
+        if args.fresh and args.out is not None:
+            _move_store_aside(out, quiet=args.quiet)
+        store = run_benchmark(config, out, options)
+        store.close()
+        summary = build_report(out)
     if not args.quiet:
         _print_table(summary)
         print(f"report: {out / 'report.html'}", file=sys.stderr)
@@ -283,16 +312,39 @@ COMMANDS = {
 }
 
 
+def _one_line(err: BaseException) -> str:
+    """An expected failure as one line: what went wrong and where."""
+    if isinstance(err, sqlite3.DatabaseError):
+        return (
+            f"a results store could not be read or written ({err}): if results.sqlite is "
+            f"corrupt, move it aside or run with --fresh"
+        )
+    if isinstance(err, OSError) and err.filename is not None:
+        where = repr(str(err.filename))
+        return f"{err.strerror or err} ({where})"
+    return str(err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``rbl``; returns the exit status."""
+    """Entry point of ``rbl``; returns the exit status.
+
+    Expected failures (a bad config or argument, a missing or unreadable file, a full disk,
+    a corrupt store, a busy run folder) end with one line and exit status 2; ``--debug`` or
+    ``RBL_DEBUG=1`` adds the traceback.
+    """
+    from robustbench_local.run_lock import RunFolderBusy
+
     parser = _parser()
     args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("RBL_DEBUG", "") not in ("", "0")
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError, sqlite3.DatabaseError, RunFolderBusy) as err:
         # Configuration and input mistakes (ConfigError, StoreError, CacheError and the
-        # registries' errors are ValueErrors): one clear line, no traceback.
-        parser.exit(2, f"rbl {args.command}: error: {err}\n")
+        # registries' errors are ValueErrors) and the environment's failures: one clear line.
+        if debug:
+            traceback.print_exc()
+        parser.exit(2, f"rbl {args.command}: error: {_one_line(err)}\n")
     except KeyboardInterrupt:
         parser.exit(130, "rbl: interrupted; finished jobs are stored, run again to resume\n")
     return 0

@@ -320,6 +320,10 @@ def _check_recipe(table: _Table, spec: ModelSpec) -> None:
         table.fail(str(err), "train")
 
 
+#: The row label of the worst case over attacks in tables: no attack may take it.
+RESERVED_LABEL = "worst"
+
+
 def _parse_attack(data: object, index: int, source: str, norm: str) -> AttackSpec:
     table = _Table(data, f"[[attacks]] #{index + 1}", source)
     name = table.take("name", str)
@@ -328,6 +332,12 @@ def _parse_attack(data: object, index: int, source: str, norm: str) -> AttackSpe
     except UnknownNameError as err:
         table.fail(str(err), "name")
     label = table.take("label", str, name)
+    if label == RESERVED_LABEL:
+        table.fail(
+            f"{RESERVED_LABEL!r} is reserved for the worst case over all attacks; choose "
+            f"another label",
+            "label",
+        )
     table.where = f"[[attacks]] {label!r}"
     params = table.rest()
     for key, value in params.items():

@@ -46,19 +46,42 @@ class RunEntry:
         return str(run.get("dataset")), str(run.get("norm"))
 
 
+def _usable(entry: RunEntry) -> RunEntry:
+    """The entry, if its summary has the shape a leaderboard reads and at least one job."""
+    summary = entry.summary
+    if not isinstance(summary, dict) or not all(
+        isinstance(summary.get(key), kind)
+        for key, kind in (("run", dict), ("results", list), ("worst_case", list))
+    ):
+        raise ValueError(
+            f"{entry.folder.name}: {entry.source} is not a run summary (it needs 'run', "
+            f"'results' and 'worst_case')"
+        )
+    if not summary["results"]:
+        raise ValueError(f"{entry.folder.name}: no finished jobs (a run that failed or never ran)")
+    try:
+        headline(summary)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(
+            f"{entry.folder.name}: {entry.source} has rows of the wrong shape ({err!r})"
+        ) from None
+    return entry
+
+
 def _read(folder: Path) -> RunEntry:
     store_path = folder / "results.sqlite"
     error: Exception | None = None
     if store_path.is_file():
         try:
             with ResultsStore(store_path, readonly=True) as store:
-                return RunEntry(folder, summarize(store), "results.sqlite")
+                return _usable(RunEntry(folder, summarize(store), "results.sqlite"))
         except (StoreError, sqlite3.Error, OSError, ValueError) as err:
             error = err
     summary_path = folder / "summary.json"
     if summary_path.is_file():
         try:
-            return RunEntry(folder, json.loads(summary_path.read_text("utf-8")), "summary.json")
+            summary = json.loads(summary_path.read_text("utf-8"))
+            return _usable(RunEntry(folder, summary, "summary.json"))
         except (OSError, ValueError) as err:
             error = err
     raise ValueError(f"{folder.name}: unreadable ({error})")

@@ -114,3 +114,24 @@ def test_runs_that_share_no_eps_are_shown_but_not_ranked(tmp_path: Path) -> None
     rows = _rows(page)
     assert [r.split("<br>")[0] for r in rows] == ["<tr><td>large"] * 2 + ["<tr><td>small"]
     assert all("\u2014" in r for r in rows)  # each row lacks the other run's eps
+
+
+def test_failed_and_misshapen_runs_are_skipped_without_stopping_the_ranking(
+    tmp_path: Path,
+) -> None:
+    write_run(tmp_path / "a-good", name="good", models=MODELS[:1], eps=(0.0, 0.1), n=20)
+    write_run(tmp_path / "b-other", name="other", models=MODELS[:1], eps=(0.0, 0.1), n=20)
+    failed = tmp_path / "c-failed"
+    with ResultsStore(failed / "results.sqlite") as store:  # a run that died before its jobs
+        store.set_meta("complete", False)
+    (tmp_path / "d-shape").mkdir()
+    (tmp_path / "d-shape" / "summary.json").write_text(json.dumps({"run": [], "results": 3}))
+    (tmp_path / "e-rows").mkdir()
+    rows = {"run": {}, "results": [{"model": "m"}], "worst_case": [{"x": 1}]}
+    (tmp_path / "e-rows" / "summary.json").write_text(json.dumps(rows))
+    page = build_leaderboard(tmp_path).read_text(encoding="utf-8")
+    skipped = page[page.index("Skipped") :]
+    assert "c-failed: no finished jobs" in skipped
+    assert "d-shape: summary.json is not a run summary" in skipped
+    assert "e-rows: summary.json has rows of the wrong shape" in skipped
+    assert "sorted by worst-case robust accuracy" in page  # the good runs stay ranked

@@ -21,6 +21,7 @@ from typing import Any
 
 from robustbench_local.attack_registry import ATTACKS
 from robustbench_local.datasets import DATASETS
+from robustbench_local.factory import resolve_factory
 from robustbench_local.registry import UnknownNameError
 from robustbench_local.zoo import MODELS
 
@@ -278,6 +279,13 @@ def _parse_model(data: object, index: int, source: str, base: Path | None) -> Mo
         if not path.is_file():
             table.fail(f"file {str(path)!r} does not exist", "checkpoint")
         checkpoint = str(path)
+    if factory is not None:
+        # Import it now: a missing module or attribute in the last model must not surface
+        # after the first model was trained.
+        try:
+            resolve_factory(factory)
+        except (ValueError, TypeError) as err:
+            table.fail(str(err), "factory")
     spec = ModelSpec(
         name=name,
         zoo=zoo,

@@ -120,3 +120,23 @@ def test_fresh_with_out_moves_the_old_store_aside(tmp_path: Path, capsys, monkey
     assert "stopped before any work" in err
     kept = list(run.glob("results-*.sqlite.old"))
     assert len(kept) == 1 and kept[0].read_bytes() == b"old results"
+
+
+def test_a_missing_factory_in_the_last_model_fails_before_any_training(
+    tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "w.safetensors").write_bytes(b"")
+    config = tmp_path / "c.toml"
+    config.write_text(
+        CONFIG.format(extra="")
+        + '\n[[models]]\nname = "mine"\nfactory = "no_such_module_here:build"\n'
+        'checkpoint = "w.safetensors"\n'
+    )
+    cache = tmp_path / "cache"
+    err = _fails(
+        ["run", str(config), "--out", str(tmp_path / "run"), "--quiet", "--cache-dir", str(cache)],
+        capsys,
+    )
+    assert "c.toml" in err and "[[models]] 'mine'" in err and "factory" in err
+    assert "no_such_module_here" in err
+    assert not cache.exists() and not (tmp_path / "run").exists()

@@ -181,7 +181,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path) -> None:
     (tmp_path / "weights.safetensors").write_bytes(b"")
     text = ISSUE_EXAMPLE.replace('dataset = "digits"', 'dataset = "mnist"\ndata_root = "data"')
     text += (
-        '\n[[models]]\nname = "mine"\nfactory = "mypkg.models:build"\n'
+        '\n[[models]]\nname = "mine"\nfactory = "torch.nn:Identity"\n'
         'checkpoint = "weights.safetensors"\n'
     )
     config = load_config(_write(tmp_path, text))

@@ -16,5 +16,6 @@ from attacks.losses import Loss
 from attacks.norms import Norm
 from attacks.pgd import pgd
 from attacks.square import square
+from attacks.stochastic import is_stochastic
 
-__all__ = ["Loss", "Norm", "Objective", "Select", "apgd", "fgsm", "pgd", "square"]
+__all__ = ["Loss", "Norm", "Objective", "Select", "apgd", "fgsm", "is_stochastic", "pgd", "square"]

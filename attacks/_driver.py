@@ -23,6 +23,7 @@ from attacks._checks import (
 )
 from attacks.descent import Evaluate, Feasible, Select, StepRule, descend, eval_mode
 from attacks.norms import GEOMETRIES, Norm
+from attacks.stochastic import is_stochastic
 
 # objective(model, x (B, ...), y (B,)) -> (value to maximise (B,), logits (B, K))
 Objective = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -60,6 +61,51 @@ def make_evaluate(
     return evaluate
 
 
+def resolve_selection(
+    model: nn.Module,
+    x: Tensor,
+    early_stop: object,
+    select: object,
+    single_candidate: bool = False,
+) -> tuple[bool, Select]:
+    """The ``early_stop`` and ``select`` an attack runs with, None meaning automatic.
+
+    - ``select`` given: ``early_stop`` defaults to ``select == "first_fooling"`` (stopping
+      at the first fooling iterate then returns the same iterate for less work).
+    - ``early_stop=True`` alone: ``select="first_fooling"``, the only one it is exact for.
+    - otherwise by the model (:func:`attacks.stochastic.is_stochastic`): a stochastic model
+      gets ``select="max_loss"`` and no early stop, since one noisy "fooled" verdict may not
+      hold at evaluation; a deterministic one ``select="first_fooling"`` with early stop.
+      A single candidate (one step, one restart: FGSM) has nothing to select or stop, so
+      the model is not looked at.
+
+    Raises:
+        TypeError: ``early_stop`` not a bool or None.
+        ValueError: an unknown ``select``, or ``early_stop=True`` with ``select="max_loss"``.
+    """
+    if early_stop is not None and not isinstance(early_stop, bool):
+        raise TypeError(f"early_stop must be True, False or None; got {early_stop!r}")
+    if select is not None:
+        select = parse_option(Select, select, "select")
+        if early_stop is None:
+            early_stop = select is Select.FIRST_FOOLING
+    elif early_stop or single_candidate:
+        select = Select.FIRST_FOOLING
+    else:
+        stochastic = is_stochastic(model, x)
+        select = Select.MAX_LOSS if stochastic else Select.FIRST_FOOLING
+        if early_stop is None:
+            early_stop = not stochastic
+    if early_stop is None:  # a single candidate: there is no later iterate to skip
+        early_stop = False
+    if early_stop and select is Select.MAX_LOSS:
+        raise ValueError(
+            "early_stop=True stops at the first fooling iterate, which select='max_loss' "
+            "does not return; use one or the other"
+        )
+    return early_stop, select
+
+
 def gradient_attack(
     model: nn.Module,
     x: Tensor,
@@ -75,16 +121,17 @@ def gradient_attack(
     loss: object,
     bounds: tuple[float, float],
     eot_samples: int,
-    early_stop: bool,
+    early_stop: bool | None,
     generator: torch.Generator | None,
-    select: str | Select = Select.FIRST_FOOLING,
+    select: str | Select | None = None,
     objective: Objective | None = None,
 ) -> Tensor:
     """Validate the arguments, then run ``descend`` with the model in eval mode.
 
     Args and shapes as in :func:`attacks.pgd`; ``make_rule`` builds the step rule for a
-    feasible set (called once per restart). Returns the adversarial batch, x's shape,
-    dtype and device, detached.
+    feasible set (called once per restart). ``early_stop`` and ``select`` left None are
+    chosen by :func:`resolve_selection`. Returns the adversarial batch, x's shape, dtype and
+    device, detached.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -95,15 +142,11 @@ def gradient_attack(
     eot_samples = check_positive_int("eot_samples", eot_samples)
     bounds = check_bounds(bounds)
     check_inputs(x, y, bounds)
-    select = parse_option(Select, select, "select")
-    if early_stop and select is Select.MAX_LOSS:
-        raise ValueError(
-            "early_stop=True stops at the first fooling iterate, which select='max_loss' "
-            "does not return; use one or the other"
-        )
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
     evaluate = make_evaluate(model, loss, targeted, objective)
+    single_candidate = steps == 1 and restarts == 1
+    early_stop, select = resolve_selection(model, x, early_stop, select, single_candidate)
     feasible = Feasible(geometry, eps, bounds)
 
     # The caller may sit in no_grad or inference mode (an evaluation loop); the attack

@@ -27,9 +27,9 @@ def pgd(
     loss: str | Loss | LossFn = "ce",
     bounds: tuple[float, float] = (0.0, 1.0),
     eot_samples: int = 1,
-    early_stop: bool = False,
+    early_stop: bool | None = None,
     generator: torch.Generator | None = None,
-    select: str | Select = "first_fooling",
+    select: str | Select | None = None,
     objective: Objective | None = None,
 ) -> Tensor:
     """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
@@ -48,19 +48,30 @@ def pgd(
         loss: "ce", "margin" (CW margin on logits), "dlr", or (logits, y) -> (B,) to maximise.
         bounds: valid input range (low, high).
         eot_samples: forward passes averaged per gradient, for stochastic models.
-        early_stop: stop updating samples once fooled. The result is the same (the first
-            fooling iterate is kept either way); only the compute is saved.
+        early_stop: stop updating samples once fooled, under select="first_fooling": the
+            result is the same (the first fooling iterate is kept either way), only the
+            compute is saved. None (default): True unless the model is stochastic or
+            ``select="max_loss"`` (see below). True with ``select="max_loss"`` is an error.
         generator: source of the random start, for reproducible attacks.
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
-            for stochastic models, whose single noisy verdict may not hold).
+            for stochastic models, whose single noisy verdict may not hold). None
+            (default): "first_fooling" when ``early_stop=True``, else by the model:
+            "max_loss" (and no early stop) for a stochastic one, "first_fooling" (with
+            early stop) for a deterministic one. A model is stochastic when it declares
+            ``stochastic = True`` (``uncertainty.MCDropout`` does; ``False`` declares it
+            deterministic); a model that declares nothing is run twice without gradients,
+            in eval mode, on the first 8 rows of x, and is stochastic when the two outputs
+            differ beyond float rounding (see :func:`attacks.stochastic.is_stochastic`;
+            those passes draw from the model's own random source, if any).
         objective: instead of ``loss``, a whole objective (model, x (B, ...), y (B,)) ->
             (values to maximise (B,), logits (B, K)), for adaptive attacks whose goal needs
             more than the logits (say, keeping an uncertainty low while fooling).
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
-        that fools the model, else the one with the highest loss.
+        that fools the model, else the one with the highest loss ("first_fooling"); or the
+        one with the highest loss ("max_loss").
     """
     eps = check_non_negative("eps", eps)
     if step_size is None:

@@ -37,13 +37,43 @@ def linear_model(weight: torch.Tensor, bias: torch.Tensor) -> nn.Module:
     return model
 
 
+def staircase(norm: str) -> tuple[nn.Module, torch.Tensor, torch.Tensor, float, torch.Tensor]:
+    """A binary linear model on which PGD's every iterate is known in advance.
+
+    margin = logit_1 - logit_0 = sum(x) - 2. Under CE with label 0 the input gradient is
+    p_1 * (1, 1, 1, 1): its sign (linf) and direction (l2) do not depend on rounding. With
+    eps 0.2 (linf) or 0.4 (l2), 10 steps and the default step size, each step adds 0.2 to
+    the margin until the ball's edge caps the gain at 0.8 after 4 steps. Sample group j
+    (j = 0..5, 4 samples each) starts at margin -0.1 - 0.2 j: groups 0..3 are first fooled
+    at iterate j + 1, with margin +0.1; groups 4 and 5 never are (best margins -0.1, -0.3).
+    Every margin stays 0.1 away from the decision boundary, far beyond float rounding.
+
+    Returns the model, x (24, 4), y, eps and the known answer of first_fooling.
+    """
+    weight = torch.tensor([[0.0] * 4, [1.0] * 4], dtype=torch.float64)
+    model = linear_model(weight, torch.tensor([0.0, -2.0], dtype=torch.float64))
+    groups = torch.arange(6).repeat_interleave(4)
+    x = (0.5 - (0.1 + 0.2 * groups.double()) / 4)[:, None].expand(24, 4).clone()
+    y = torch.zeros(24, dtype=torch.long)
+    eps = 0.2 if norm == "linf" else 0.4
+    # Each step moves every coordinate by 0.05; the fooling iterate of group j is x + 0.05 (j+1),
+    # the best of groups 4 and 5 the ball's edge x + 0.2.
+    moves = (0.05 * (groups + 1).clamp(max=4).double())[:, None]
+    return model, x, y, eps, x + moves
+
+
 class Recorder(nn.Module):
-    """Wraps a model and records every batch it is called on."""
+    """Wraps a model and records every batch it is called on; it declares what the model
+    declares about being stochastic (see `attacks.stochastic`), so it adds no probe calls."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
         self.seen: list[torch.Tensor] = []
+
+    @property
+    def stochastic(self) -> bool | None:
+        return getattr(self.model, "stochastic", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(x.detach().clone())

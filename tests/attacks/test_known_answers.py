@@ -32,6 +32,9 @@ def test_fgsm_is_the_exact_sign_step_on_a_linear_model() -> None:
 
     probs = torch.softmax(x @ weight.T + bias, dim=1)
     grad = (probs - torch.nn.functional.one_hot(y, 5).to(DTYPE)) @ weight  # W^T (p - e_y)
+    # The known answer is well posed: no coordinate is near enough zero for the two
+    # computations' rounding (~1e-16) to disagree on its sign.
+    assert float(grad.abs().min()) > 1e-9
     expected = x + eps * grad.sign()
 
     x_adv = fgsm(model, x, y, eps)
@@ -46,6 +49,7 @@ def test_fgsm_clips_to_the_bounds() -> None:
     y = torch.tensor([1])
     probs = torch.softmax(x @ weight.T + bias, dim=1)
     grad = (probs - torch.nn.functional.one_hot(y, 3).to(DTYPE)) @ weight
+    assert float(grad.abs().min()) > 1e-9  # signs beyond rounding's reach
     expected = (x + 0.1 * grad.sign()).clamp(0.0, 1.0)
     assert torch.equal(fgsm(model, x, y, 0.1), expected)
 
@@ -104,10 +108,11 @@ def test_targeted_pgd_reaches_its_targets(digits_model, digits_split) -> None:
     target = (y + 1) % 10
     x_adv = pgd(digits_model, x, target, 0.3, steps=40, targeted=True, loss="ce")
     hit_rate = (digits_model(x_adv).argmax(dim=1) == target).float().mean()
-    assert hit_rate >= 0.95
+    assert hit_rate >= 0.9  # measured 0.98 on AVX2 and default kernels
     untargeted = pgd(digits_model, x, y, 0.3, steps=40)
-    # An untargeted attack need not land on y + 1: the two must really differ.
-    assert (digits_model(untargeted).argmax(dim=1) == target).float().mean() < hit_rate
+    # An untargeted attack need not land on y + 1: the two must really differ (measured
+    # 0.12 and 0.14 of untargeted results on y + 1).
+    assert (digits_model(untargeted).argmax(dim=1) == target).float().mean() < hit_rate - 0.5
 
 
 def test_losses_on_hand_computed_logits() -> None:

@@ -91,8 +91,12 @@ def test_search_only_improves_and_stops_once_fooled(digits_model, digits_split) 
     fooled_final = ~robust_mask(digits_model, final, y)
     # The same generator gives the same start; fooled by it means returned as it is.
     assert torch.equal(final[fooled_start], start[fooled_start])
-    assert bool((margin_final[~fooled_final] >= margin_start[~fooled_final]).all())
-    assert int(fooled_final.sum()) > int(fooled_start.sum())
+    # The search compared margins computed on the batch of samples still open; here they are
+    # recomputed on all 120, which may round differently: an accepted gain of a few ulps can
+    # come back as a loss of a few ulps, so "never lower" holds up to rounding.
+    unfooled = ~fooled_final
+    assert bool((margin_final[unfooled] >= margin_start[unfooled] - 1e-4).all())
+    assert int(fooled_final.sum()) > int(fooled_start.sum()) + 20  # measured: 2 -> 47, 50
 
 
 def test_a_fooling_proposal_is_kept_whatever_its_loss(digits_model, digits_split) -> None:
@@ -112,7 +116,7 @@ def test_a_fooling_proposal_is_kept_whatever_its_loss(digits_model, digits_split
         robust_mask(digits_model, start, y),
         robust_mask(digits_model, final, y),
     )
-    assert int(robust_final.sum()) < int(robust_start.sum()) - 10  # measured: 52 -> 32
+    assert int(robust_final.sum()) < int(robust_start.sum()) - 10  # measured: 52 -> 32, 2 kernels
     assert torch.equal(final[robust_final], start[robust_final])  # nothing else moved
 
 
@@ -216,8 +220,8 @@ def test_targeted_square_reaches_targets(digits_model, digits_split) -> None:
     )
     with torch.no_grad():
         assert (
-            float((digits_model(x_adv).argmax(dim=1) == target).float().mean()) >= 0.8
-        )  # measured: 0.9
+            float((digits_model(x_adv).argmax(dim=1) == target).float().mean()) >= 0.75
+        )  # measured: 0.875 (AVX2 kernels) and 0.9 (default kernels) of 40
 
 
 # --- models whose gradients are useless (what gradient masking looks like) ----------------------

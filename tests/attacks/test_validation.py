@@ -34,6 +34,8 @@ def batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         ({"bounds": (1.0, 0.0)}, ValueError, r"bounds must satisfy low < high; got \(1.0, 0.0\)"),
         ({"bounds": (0.0,)}, TypeError, r"bounds must be a pair"),
         ({"generator": 0}, TypeError, r"generator must be a torch.Generator or None; got 0"),
+        ({"early_stop": "yes"}, TypeError, r"early_stop must be True, False or None; got 'yes'"),
+        ({"select": "last"}, ValueError, r"select must be one of 'first_fooling', 'max_loss'"),
     ],
 )
 def test_bad_arguments(batch, kwargs, error, pattern) -> None:

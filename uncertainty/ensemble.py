@@ -99,6 +99,20 @@ class DeepEnsemble(SampledClassifier):
         self.members = nn.ModuleList(members)
         self.vectorize = _check_vectorize(vectorize)
 
+    @property
+    def stochastic(self) -> bool | None:  # type: ignore[override]
+        """Whether the ensemble's output can change between calls (see
+        `SampledClassifier.stochastic`): True when a member declares ``stochastic = True``
+        (an MCDropout member stays random in eval mode), False when every member declares
+        False, else None (unknown: an attack then runs the ensemble twice to find out;
+        members run in eval mode, where a plain network is deterministic)."""
+        flags = [getattr(member, "stochastic", None) for member in self.members]
+        if any(flag is True for flag in flags):
+            return True
+        if all(flag is False for flag in flags):
+            return False
+        return None
+
     def _groups(self) -> list[list[int]]:
         """Member indices grouped by architecture, in first-seen order (recomputed per call, so
         moving a member to another device or dtype regroups it)."""

@@ -117,6 +117,10 @@ class MCDropout(SampledClassifier):
         ValueError: when the model has no dropout layer with p > 0.
     """
 
+    #: New dropout masks on every call, in every mode: attacks treat the wrapper as stochastic
+    #: (highest-loss iterate, no early stop; see `SampledClassifier.stochastic`).
+    stochastic = True
+
     def __init__(
         self,
         model: nn.Module,

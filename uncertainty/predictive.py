@@ -33,7 +33,16 @@ class SampledClassifier(nn.Module, ABC):
     `sample_log_probs`; `sample_probs` and `forward` follow from it, so every such model is
     at once a source of samples for `decompose` and a plain (B, K)-logit model for attacks.
     A subclass without `sample_log_probs` cannot be instantiated (abstract method).
+
+    Attributes:
+        stochastic: whether `forward` can give different outputs for the same input (in eval
+            mode, as attacks run it). None (the default here): unknown, and an attack that
+            needs to know runs the model twice to find out; a subclass that knows declares
+            True (MCDropout) or False. Gradient attacks pick their defaults by it: a
+            stochastic model's single "fooled" verdict may not hold at evaluation.
     """
+
+    stochastic: bool | None = None
 
     @abstractmethod
     def sample_log_probs(self, x: Tensor) -> Tensor:

@@ -43,3 +43,23 @@ def test_the_heads_are_sampled_classifiers() -> None:
     net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 3))
     assert isinstance(DeepEnsemble([net, net]), SampledClassifier)
     assert isinstance(MCDropout(net, samples=2), SampledClassifier)
+
+
+def test_each_head_says_whether_it_is_stochastic() -> None:
+    """The `stochastic` attribute attacks read: True, False, or None for unknown."""
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(4, 3))
+    assert TwoOpinions().stochastic is None  # a user's sampler: unknown unless declared
+    assert MCDropout(net, samples=2).stochastic is True  # new masks on every call
+    assert MCDropout(net, samples=2).eval().stochastic is True  # eval does not stop them
+    # An ensemble runs its members in eval mode: it is as random as its members say.
+    assert DeepEnsemble([net, net]).stochastic is None  # plain modules declare nothing
+
+    class Sure(torch.nn.Module):
+        stochastic = False
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    assert DeepEnsemble([Sure(), Sure()]).stochastic is False
+    assert DeepEnsemble([Sure(), MCDropout(net, samples=2)]).stochastic is True
+    assert DeepEnsemble([Sure(), net]).stochastic is None

@@ -32,6 +32,7 @@ RESULT_COLUMNS = (
     ("auroc_total", "AUROC total"),
     ("auroc_epistemic", "AUROC epi."),
     ("seconds", "seconds"),
+    ("notes", "notes"),
 )
 DOT = " \u00b7 "
 PERCENT = {"clean_accuracy", "accuracy", "attack_success_rate", "mean_confidence"}
@@ -79,7 +80,25 @@ def _warnings(summary: Mapping[str, Any]) -> Html:
     )
 
 
-def _headline_table(head: Headline, palette: Palette) -> Html:
+def _notes(summary: Mapping[str, Any]) -> Html:
+    """What a reader needs to read some rows right (an adaptive attack's accuracy is not a
+    bound; saturated samples re-attacked with the margin loss): not warnings."""
+    notes = summary.get("notes") or []
+    if not notes:
+        return Html("")
+    items = join(Html(f"<li>{esc(n)}</li>") for n in notes)
+    return Html(f'<div class="note"><strong>Notes on some rows:</strong><ul>{items}</ul></div>')
+
+
+def _attack_cell(summary: Mapping[str, Any], attack: str | None) -> str:
+    """The headline's strongest attack, marked when it is a detection-evasion attack."""
+    if attack is None:
+        return "n/a"
+    kinds = {r.get("kind") for r in summary.get("results", []) if r["attack"] == attack}
+    return f"{attack} (detection-evasion)" if kinds == {"adaptive"} else attack
+
+
+def _headline_table(head: Headline, palette: Palette, summary: Mapping[str, Any]) -> Html:
     positive = [e for e in head.eps if e > 0]
     at = f"eps {fmt_eps(head.chosen_eps)}" if head.chosen_eps is not None else "(no eps > 0)"
     headers = [
@@ -98,7 +117,7 @@ def _headline_table(head: Headline, palette: Palette) -> Html:
                 Html(swatch(palette.colour(row.model)) + esc(row.model)),
                 pct(row.clean_accuracy),
                 *(pct(row.worst_accuracy.get(e, float("nan"))) for e in positive),
-                row.attack or "n/a",
+                _attack_cell(summary, row.attack),
                 three(row.ece_clean),
                 three(row.ece_adv),
                 *(auroc(row.auroc.get(s, float("nan"))) for s in DETECTION_SCORES),
@@ -124,6 +143,8 @@ def _cell(key: str, value: Any) -> str:
         return pct(value)
     if key == "eps":
         return fmt_eps(value)
+    if key == "notes":
+        return "; ".join(map(str, value or []))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return three(value) if key != "seconds" else f"{num(value):.1f}"
     return "n/a" if value is None else str(value)
@@ -169,6 +190,7 @@ def render_report(
         [label for _, label in RESULT_COLUMNS],
         ([_cell(k, r.get(k)) for k, _ in RESULT_COLUMNS] for r in summary["results"]),
         numeric_from=2,
+        text_columns={len(RESULT_COLUMNS) - 1},
     )
     environment = run.get("environment") or {}
     env_table = table(["package / setting", "value"], sorted(environment.items()), numeric_from=2)
@@ -177,7 +199,7 @@ def render_report(
         f"<h1>Robustness report: {esc(name)}</h1>"
         f"{_facts(summary)}"
         "<h2>Headline</h2>"
-        f"{_warnings(summary)}{_headline_table(head, palette)}"
+        f"{_warnings(summary)}{_notes(summary)}{_headline_table(head, palette, summary)}"
         f"<nav><ol>{nav}</ol></nav>"
         "<h2>Figures</h2>"
         f"{_figures(summary['figures'], pngs)}"

@@ -23,7 +23,7 @@ __all__ = ["evasive_objective", "pgd_adaptive"]
 _TINY = 1e-12  # keeps log(p) finite where a probability underflows
 
 
-def evasive_objective(weight: float, target: float, margin_cap: float) -> Objective:
+def evasive_objective(weight: float, target: float | Tensor, margin_cap: float) -> Objective:
     """min(margin, cap) - weight * max(0, mutual information - target), per sample.
 
     The capped margin (on log mean probabilities) rewards fooling only up to ``cap``
@@ -32,7 +32,9 @@ def evasive_objective(weight: float, target: float, margin_cap: float) -> Object
 
     Args:
         weight: nats of margin one nat of excess mutual information costs.
-        target: mutual information an input may keep for free (the clean level).
+        target: mutual information an input may keep for free (the clean level): one
+            number for every sample, or (B,), one per sample of the batch attacked (the
+            objective must then see the whole batch, as ``select="max_loss"`` does).
         margin_cap: how far past the decision boundary fooling still pays.
 
     Returns:
@@ -40,6 +42,11 @@ def evasive_objective(weight: float, target: float, margin_cap: float) -> Object
     """
 
     def objective(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if isinstance(target, Tensor) and target.shape != (x.shape[0],):
+            raise ValueError(
+                f"the per-sample target has shape {tuple(target.shape)} but the objective "
+                f"got {x.shape[0]} samples: attack the whole batch (select='max_loss')"
+            )
         probs = sample_probs(model, x)  # (S, B, K), differentiable w.r.t. x
         logits = probs.mean(dim=0).clamp_min(_TINY).log()
         excess = F.relu(decompose(probs).epistemic - target)
@@ -62,12 +69,14 @@ def pgd_adaptive(
 ) -> Tensor:
     """PGD that fools the model while holding its mutual information at the clean level.
 
-    The target level is the median mutual information of the model on the clean batch.
-    Each sample gets its highest-objective iterate (``select="max_loss"``): a fooling
-    point with low uncertainty, not the first point that happened to fool. Where the
-    attack does not fool the model, the clean input is returned: a failed attempt that
-    raises the uncertainty would only help the detector, so an adaptive attacker submits
-    nothing there (the clean input lies in every eps-ball).
+    Each sample's target level is its own clean mutual information (a batch statistic
+    would make a sample's result depend on the batch it is attacked in). Each sample gets
+    its highest-objective iterate (``select="max_loss"``): a fooling point with low
+    uncertainty, not the first point that happened to fool. Where the attack does not
+    fool the model, the clean input is returned: a failed attempt that raises the
+    uncertainty would only help the detector, so an adaptive attacker submits nothing
+    there (the clean input lies in every eps-ball). That is why its robust accuracy is
+    not a bound on robustness: it is a detection-evasion attack.
 
     Args:
         model: a DeepEnsemble, MCDropout or any model (for a single model the mutual
@@ -76,14 +85,16 @@ def pgd_adaptive(
         weight: nats of margin per nat of excess mutual information (3 fooled as many
             digits as plain PGD while hiding from the detector; larger fools fewer).
         margin_cap: nats past the decision boundary beyond which only stealth pays.
-        norm, generator, **pgd_options: passed to ``attacks.pgd``.
+        norm, generator, **pgd_options: passed to ``attacks.pgd`` (early_stop defaults
+            to False: every iterate must be scored for the highest objective).
 
     Returns:
         (B, ...) adversarial inputs.
     """
-    with torch.no_grad():
-        target = float(decompose(sample_probs(model, x)).epistemic.median())
+    with torch.no_grad(), eval_mode(model):
+        target = decompose(sample_probs(model, x)).epistemic.detach()  # (B,)
     objective = evasive_objective(weight, target, margin_cap)
+    options = {"early_stop": False, **pgd_options}
     x_adv = pgd(
         model,
         x,
@@ -93,7 +104,7 @@ def pgd_adaptive(
         generator=generator,
         objective=objective,
         select="max_loss",
-        **pgd_options,
+        **options,
     )
     with torch.no_grad(), eval_mode(model):
         fooled = model(x_adv).argmax(dim=1) != y

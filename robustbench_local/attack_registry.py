@@ -8,10 +8,11 @@ config is checked completely before any work starts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -20,9 +21,25 @@ from attacks import apgd, fgsm, pgd, square
 from robustbench_local.adaptive import pgd_adaptive
 from robustbench_local.registry import Registry
 
-__all__ = ["ATTACKS", "AttackEntry", "attack_entry", "attack_params"]
+__all__ = [
+    "ADAPTIVE_NOTE",
+    "ATTACKS",
+    "KINDS",
+    "AttackEntry",
+    "AttackKind",
+    "attack_entry",
+    "attack_params",
+]
 
 AttackFn = Callable[..., Tensor]
+AttackKind = Literal["gradient", "gradient-free", "adaptive"]
+KINDS: tuple[AttackKind, ...] = ("gradient", "gradient-free", "adaptive")
+# How rows of an "adaptive" attack are marked wherever they are shown (summary, report).
+ADAPTIVE_NOTE = (
+    "detection-evasion attack: robust accuracy is not a bound (where it cannot fool while "
+    "staying undetected it submits the clean input); read its rows for detection, and "
+    "robustness from the other attacks"
+)
 
 
 @dataclass(frozen=True)
@@ -35,21 +52,40 @@ class AttackEntry:
             accepted types; a default of None accepts a number).
         norms: the threat models it supports.
         description: one line for ``rbl list attacks``.
+        kind: what its robust accuracy means, for the gradient-masking checks and the
+            report. "gradient": follows input gradients to maximise a loss (its row is an
+            upper bound on robust accuracy); "gradient-free": needs outputs only (the
+            check on masked gradients); "adaptive": optimises something else than
+            misclassification (detection evasion), so its row is not a robustness bound.
+        iterative: False for a single gradient step (fgsm); an iterative gradient attack
+            that loses to a single step is failing to optimise.
+        fixed_loss: the loss the attack always maximises when ``params`` has no "loss"
+            (apgd-ce's "ce"); None where it has none (an own objective, or no gradient).
     """
 
     run: AttackFn
     params: Mapping[str, Any] = field(default_factory=dict)
     norms: frozenset[str] = frozenset({"linf", "l2"})
     description: str = ""
+    kind: AttackKind = "gradient"
+    iterative: bool = True
+    fixed_loss: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
+
+    def loss(self, params: Mapping[str, Any]) -> str | None:
+        """The loss a job with these parameters maximises ("ce", "margin", ...), if named."""
+        loss = params.get("loss", self.fixed_loss)
+        return loss if isinstance(loss, str) else None
 
 
 ATTACKS: Registry[AttackEntry] = Registry("attack")
 
 
 def _register(name: str, entry: AttackEntry) -> None:
-    frozen = AttackEntry(
-        entry.run, MappingProxyType(dict(entry.params)), entry.norms, entry.description
-    )
+    frozen = dataclasses.replace(entry, params=MappingProxyType(dict(entry.params)))
     ATTACKS.register(name, frozen, description=entry.description)
 
 
@@ -65,7 +101,9 @@ def _adapt(
     Args:
         attack: e.g. ``attacks.pgd``.
         takes_norm / takes_generator: whether to pass the sweep's norm / the job's generator.
-        **fixed: arguments every call gets (apgd-dlr's loss="dlr").
+        **fixed: arguments every call gets (apgd-dlr's loss="dlr") unless the caller passes
+            its own: a config cannot (they are not in the entry's params), but the runner
+            re-attacks saturated samples with loss="margin" (see runner's margin fallback).
     """
 
     def run(
@@ -83,7 +121,8 @@ def _adapt(
             given["norm"] = norm
         if takes_generator:
             given["generator"] = generator
-        return attack(model, x, y, eps, **given, **params)
+        given.update(params)
+        return attack(model, x, y, eps, **given)
 
     return run
 
@@ -119,6 +158,7 @@ _register(
         params={"loss": "ce"},
         norms=frozenset({"linf"}),
         description="fast gradient sign method: one linf step of size eps",
+        iterative=False,
     ),
 )
 _register(
@@ -155,6 +195,7 @@ _register(
         run=_adapt(apgd, loss="ce"),
         params=_APGD_PARAMS,
         description="Auto-PGD on cross-entropy (Croce and Hein 2020), linf or l2",
+        fixed_loss="ce",
     ),
 )
 _register(
@@ -163,6 +204,7 @@ _register(
         run=_adapt(apgd, loss="dlr"),
         params=_APGD_PARAMS,
         description="Auto-PGD on the difference-of-logits ratio (Croce and Hein 2020)",
+        fixed_loss="dlr",
     ),
 )
 _register(
@@ -172,6 +214,8 @@ _register(
         params={"n_queries": 1000, "p_init": 0.8},
         norms=frozenset({"linf"}),
         description="Square attack: gradient-free random search (Andriushchenko et al. 2020), linf",
+        kind="gradient-free",
+        fixed_loss="margin",
     ),
 )
 
@@ -190,6 +234,8 @@ _register(
             "margin_cap": 1.0,
         },
         description="PGD that fools while holding epistemic uncertainty at the clean level "
-        "(tests uncertainty-based detection against an adaptive attacker)",
+        "(tests uncertainty-based detection against an adaptive attacker; a detection-evasion "
+        "attack: its robust accuracy is not a bound)",
+        kind="adaptive",
     ),
 )

@@ -179,7 +179,11 @@ def _print_table(summary: dict[str, Any]) -> None:
     for eps in eps_values:
         table.add_column(f"{eps:g}", justify="right")
     table.add_column("AUROC", justify="right")
-    rows = [(r["model"], r["attack"], r) for r in summary["results"]]
+    # A detection-evasion (adaptive) attack's accuracy is no robustness bound: mark its rows.
+    rows = [
+        (r["model"], r["attack"] + (" *" if r.get("kind") == "adaptive" else ""), r)
+        for r in summary["results"]
+    ]
     rows += [(r["model"], "worst", r) for r in summary["worst_case"]]
     grouped: dict[tuple[str, str], dict[float, dict]] = {}
     for model, attack, r in rows:
@@ -191,6 +195,8 @@ def _print_table(summary: dict[str, Any]) -> None:
         table.add_row(model, attack, *cells)
     console = Console()
     console.print(table)
+    for note in summary.get("notes", []):
+        console.print(f"note: {note}")
     for warning in summary.get("warnings", []):
         console.print(f"[bold yellow]warning:[/] {warning}")
 

@@ -4,6 +4,11 @@ Each job attacks the evaluation subset batch by batch, evaluates the model on th
 and the adversarial inputs, and is stored in one transaction. Every random choice (attack
 starts, dropout masks) is seeded from the run seed and the job, so the same config gives
 the same numbers on the CPU, and a resumed run continues exactly where it stopped.
+
+A gradient attack on cross-entropy cannot move a sample whose softmax is saturated (its
+cross-entropy input gradient is exactly zero in float32), so its row would overstate
+robustness there; the runner re-attacks those samples with the margin loss (the margin
+fallback) and counts them in the job's metrics (``margin_fallback``).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 import robustbench_local
-from robustbench_local.attack_registry import attack_entry, attack_params
+from attacks.descent import eval_mode
+from attacks.losses import margin
+from robustbench_local.attack_registry import AttackEntry, attack_entry, attack_params
 from robustbench_local.builders import BuiltModel, build_model, prepare_model
 from robustbench_local.config import Config
 from robustbench_local.datasets import data_fingerprint, load_tensors
 from robustbench_local.devices import resolve_device
-from robustbench_local.diagnostics import diagnose
+from robustbench_local.diagnostics import diagnose, zero_gradient
 from robustbench_local.executor import Executor, SerialExecutor
 from robustbench_local.protocol import (
     Predictions,
@@ -145,6 +152,7 @@ class Workbench:
         self.attacks = {a.label: a for a in config.attacks}
         self._models: dict[str, BuiltModel] = {}  # at most one: the current model
         self._clean: dict[str, Predictions] = {}
+        self._saturated: dict[tuple[str, int], Tensor] = {}  # (model, batch) -> (B,) bool
         self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
         # The user's training files (imagefolder) key the cached models: read them once.
         self.fingerprint = data_fingerprint(config.run.dataset, config.run.data_root)
@@ -162,6 +170,7 @@ class Workbench:
         if name not in self._models:
             self._models.clear()  # free the previous model before building the next
             self._clean.clear()
+            self._saturated.clear()
             self._models[name] = build_model(
                 self.specs[name],
                 self.config.run,
@@ -194,8 +203,81 @@ class Workbench:
             bounds=BOUNDS,
             stochastic=spec.stochastic,
             seed=derive_seed(self.config.run.seed, key.model, "diagnostics"),
+            sweep_eps=self.config.sweep.eps,
+            norm=self.config.sweep.norm,
         )
         return DiagnosticsOutcome(key.model, values, self.digests[key.model])
+
+    def saturated(self, model: str, batch: int, x: Tensor, y: Tensor) -> Tensor:
+        """(B,) bool: the batch's samples whose cross-entropy input gradient at the clean
+        input is all zero (measured once per model and batch: every job's margin fallback
+        asks the same question)."""
+        if (model, batch) not in self._saturated:
+            attack_view = self.model(model).attack
+            _reseed(attack_view, derive_seed(self.config.run.seed, model, "saturated", batch))
+            self._saturated[(model, batch)] = zero_gradient(attack_view, x, y, "ce")
+        return self._saturated[(model, batch)]
+
+    def _margins(self, model: str, batch: int, x: Tensor, y: Tensor) -> Tensor:
+        """(B,) margin of the evaluation view on x (> 0: fooled), under the batch's eval
+        masks, so it agrees with the prediction the job stores for the same x."""
+        built = self.model(model)
+        _reseed(built.evaluate, self._eval_seed(model, batch))
+        with torch.no_grad(), eval_mode(built.evaluate):
+            return margin(built.evaluate(x), y)
+
+    def _margin_fallback(
+        self,
+        job: JobKey,
+        batch: int,
+        entry: AttackEntry,
+        params: dict[str, object],
+        x: Tensor,
+        y: Tensor,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, int, int]:
+        """Re-attack, with the margin loss, the samples a cross-entropy attack could not move.
+
+        Those are the samples whose cross-entropy input gradient at the clean input is all
+        zero (a saturated softmax, or a layer without gradient) and that x_adv does not
+        fool. The margin result is kept where its margin is higher (which includes every
+        sample it fools).
+
+        Args:
+            job, batch: the job and the batch index (seeds).
+            entry, params: the attack and the parameters it ran with.
+            x, y: the clean batch (B, ...), (B,); x_adv: the attack's result (B, ...).
+
+        Returns:
+            the new x_adv (B, ...), the number of samples re-attacked and how many of them
+            are now fooled.
+        """
+        built = self.model(job.model)
+        seed = derive_seed(self.config.run.seed, job.model, job.attack, job.eps, batch, "margin")
+        saturated = self.saturated(job.model, batch, x, y)
+        if not bool(saturated.any()):  # the common case: nothing to do
+            return x_adv, 0, 0
+        before = self._margins(job.model, batch, x_adv, y)
+        redo = saturated & (before <= 0)
+        if not bool(redo.any()):
+            return x_adv, 0, 0
+        _reseed(built.attack, seed)
+        retried = entry.run(
+            built.attack,
+            x[redo],
+            y[redo],
+            job.eps,
+            norm=self.config.sweep.norm,
+            generator=torch.Generator(device=self.device).manual_seed(seed),
+            **{**params, "loss": "margin"},
+        )
+        candidate = x_adv.clone()
+        candidate[redo] = retried
+        after = self._margins(job.model, batch, candidate, y)
+        keep = redo & (after > before)
+        x_adv = torch.where(keep.view(-1, *[1] * (x.dim() - 1)), candidate, x_adv)
+        fooled = redo & torch.where(keep, after, before).gt(0)
+        return x_adv, int(redo.sum()), int(fooled.sum())
 
     def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
         """Run one job: attack every batch, evaluate, aggregate."""
@@ -203,6 +285,10 @@ class Workbench:
         attack = self.attacks[job.attack]
         entry = attack_entry(attack.name)
         spec = self.specs[job.model]
+        params = attack_params(entry, attack.params, stochastic=spec.stochastic)
+        # Only a gradient attack on cross-entropy stalls on a saturated softmax.
+        fallback = entry.kind == "gradient" and entry.loss(params) == "ce" and job.eps > 0
+        covered = fooled_after = 0
         built, clean = self.model(job.model), self.clean(job.model)
         adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
         for b, rows in enumerate(self.batches()):
@@ -220,8 +306,13 @@ class Workbench:
                     job.eps,
                     norm=self.config.sweep.norm,
                     generator=generator,
-                    **attack_params(entry, attack.params, stochastic=spec.stochastic),
+                    **params,
                 )
+                if fallback:
+                    x_adv, n_redo, n_fooled = self._margin_fallback(
+                        job, b, entry, params, x, y, x_adv
+                    )
+                    covered, fooled_after = covered + n_redo, fooled_after + n_fooled
             _reseed(built.evaluate, self._eval_seed(job.model, b))
             adv_parts.append(predict(built.evaluate, x_adv, y)[0])
             noise_seed = derive_seed(
@@ -248,9 +339,13 @@ class Workbench:
             np.concatenate(linf),
             np.concatenate(l2),
         )
+        metrics = job_metrics(samples)
+        if fallback:
+            metrics["margin_fallback"] = float(covered)
+            metrics["margin_fallback_fooled"] = float(fooled_after)
         return JobOutcome(
             job,
-            job_metrics(samples),
+            metrics,
             samples,
             examples,
             time.perf_counter() - started,

@@ -1,7 +1,16 @@
-"""A run's summary: the numbers of ``summary.json``, derived from the store alone."""
+"""A run's summary: the numbers of ``summary.json``, derived from the store alone.
+
+Rows of a "detection-evasion" (adaptive) attack carry `ADAPTIVE_NOTE`: its robust accuracy
+is not a bound. They stay in the worst case: every sample such an attack fools is a
+misclassified input inside the eps-ball, so it can only lower the per-sample worst case,
+and rightly; where it fails it submits the clean input, whose verdict (correct when clean)
+every row already requires, so it cannot raise the worst case either. A worst case made of
+adaptive attacks alone is no robustness bound, and its row says so.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -10,31 +19,59 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_local.checks import masking_warnings
+from robustbench_local.attack_registry import ADAPTIVE_NOTE, AttackEntry
+from robustbench_local.checks import (
+    ProbeComparison,
+    attack_entries,
+    compare_probe,
+    masking_warnings,
+)
 from robustbench_local.store import JobKey, ResultsStore
 
-__all__ = ["summarize", "worst_case", "write_summary"]
+__all__ = [
+    "probe_comparisons",
+    "row_notes",
+    "run_notes",
+    "summarize",
+    "worst_case",
+    "write_summary",
+]
+
+ONLY_ADAPTIVE_NOTE = (
+    "only detection-evasion attacks at this eps: not a robustness bound (add a gradient "
+    "attack such as pgd to the config)"
+)
 
 
-def worst_case(store: ResultsStore) -> list[dict[str, Any]]:
+def _robust(samples: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,) bool: correct when clean and when attacked (robust accuracy's numerator)."""
+    return (samples["clean_pred"] == samples["label"]) & (samples["adv_pred"] == samples["label"])
+
+
+def worst_case(
+    store: ResultsStore, entries: dict[str, AttackEntry] | None = None
+) -> list[dict[str, Any]]:
     """Per model and eps: robust accuracy against all attacks at once.
 
     A sample counts as robust only if it is classified correctly when clean and under
     every attack at that eps (per sample, not the minimum of the per-attack accuracies).
 
+    Args:
+        store: the run's store.
+        entries: attack label -> registry entry, to mark a worst case of adaptive
+            attacks alone (see the module docstring); None marks nothing.
+
     Returns:
-        rows {"model", "eps", "accuracy", "attacks": [labels], "n"} sorted by model, eps.
+        rows {"model", "eps", "accuracy", "attacks": [labels], "n", "notes": [...]} sorted
+        by model, eps.
     """
     groups: dict[tuple[str, float], list[JobKey]] = defaultdict(list)
     for key in store.finished():
         groups[(key.model, key.eps)].append(key)
     rows = []
     for (model, eps), keys in sorted(groups.items()):
-        per_attack = []
-        for key in keys:
-            s = store.samples(key)
-            per_attack.append((s["clean_pred"] == s["label"]) & (s["adv_pred"] == s["label"]))
-        robust = np.logical_and.reduce(per_attack)
+        robust = np.logical_and.reduce([_robust(store.samples(key)) for key in keys])
+        kinds = {entries[k.attack].kind for k in keys if k.attack in entries} if entries else set()
         rows.append(
             {
                 "model": model,
@@ -42,14 +79,88 @@ def worst_case(store: ResultsStore) -> list[dict[str, Any]]:
                 "accuracy": float(np.mean(robust)),
                 "attacks": sorted(k.attack for k in keys),
                 "n": len(robust),
+                "notes": [ONLY_ADAPTIVE_NOTE] if eps > 0 and kinds == {"adaptive"} else [],
             }
         )
     return rows
 
 
+def row_notes(metrics: dict[str, Any], entry: AttackEntry | None) -> list[str]:
+    """What a reader must know to read a result row: an adaptive attack's accuracy is not
+    a bound; how many saturated samples the margin fallback re-attacked (runner)."""
+    notes = []
+    if entry is not None and entry.kind == "adaptive":
+        notes.append(ADAPTIVE_NOTE)
+    covered = metrics.get("margin_fallback", 0)
+    if covered:
+        fooled = int(metrics.get("margin_fallback_fooled", 0))
+        notes.append(
+            f"margin fallback: {int(covered)} sample(s) the attack left unfooled had an "
+            f"all-zero cross-entropy gradient (a saturated softmax, or no gradient at all) "
+            f"and were re-attacked with the margin loss; {fooled} of them fooled"
+        )
+    return notes
+
+
+def run_notes(results: list[dict[str, Any]], worst: list[dict[str, Any]]) -> list[str]:
+    """The rows' notes once each, for the report's headline and the console: one line per
+    adaptive attack, one per (model, attack) that needed the margin fallback."""
+    adaptive = sorted({r["attack"] for r in results if r.get("kind") == "adaptive"})
+    notes = [f"{attack}: {ADAPTIVE_NOTE}" for attack in adaptive]
+    fallback: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for r in results:
+        if r.get("margin_fallback"):
+            fallback[(r["model"], r["attack"])].append(
+                f"{int(r['margin_fallback_fooled'])} of {int(r['margin_fallback'])} "
+                f"at eps {r['eps']:g}"
+            )
+    for (model, attack), counts in sorted(fallback.items()):
+        notes.append(
+            f"{model} / {attack}: unfooled samples with an all-zero cross-entropy gradient "
+            f"(a saturated softmax, or no gradient at all) were re-attacked with the margin "
+            f"loss (fooled: {', '.join(counts)})"
+        )
+    notes += [
+        f"{w['model']}: worst case at eps {w['eps']:g}: {note}"
+        for w in worst
+        for note in w["notes"]
+    ]
+    return notes
+
+
+def probe_comparisons(
+    store: ResultsStore, entries: dict[str, AttackEntry]
+) -> list[ProbeComparison]:
+    """Each model's gradient-free probe (stored with its diagnostics) against the gradient
+    attacks' stored per-sample results at the probe's eps, on the probe's samples."""
+    finished = store.finished()
+    out = []
+    for model, values in sorted(store.diagnostics().items()):
+        probe = values.get("probe") or {}
+        for eps, robust in zip(probe.get("eps", []), probe.get("robust", []), strict=True):
+            n = len(robust)
+            gradient = {
+                key.attack: _robust(store.samples(key))[:n]
+                for key in sorted(finished)
+                if key.model == model
+                and key.eps == eps
+                and key.attack in entries
+                and entries[key.attack].kind == "gradient"
+            }
+            if gradient:
+                out.append(
+                    compare_probe(
+                        model, eps, np.asarray(robust, bool), gradient, probe.get("n_queries", 0)
+                    )
+                )
+    return out
+
+
 def summarize(store: ResultsStore) -> dict[str, Any]:
-    """The summary of a run: run facts, one row per job, the worst case, the per-model
-    diagnostics, figures, and the warnings of the gradient-masking checks."""
+    """The summary of a run: run facts, one row per job (with its attack's kind and the
+    notes a reader needs), the worst case, those notes once each (`run_notes`), the
+    per-model diagnostics, the gradient-free probe against the gradient attacks, figures,
+    and the warnings of the gradient-masking checks."""
     meta = store.meta()
     config = meta.get("config", {})
     run = {
@@ -64,6 +175,8 @@ def summarize(store: ResultsStore) -> dict[str, Any]:
         "config": config,
         "environment": meta.get("environment", {}),
     }
+    names = {a["label"]: a["name"] for a in config.get("attacks", [])}
+    entries = attack_entries(names)
     results = [
         {
             "model": r.key.model,
@@ -71,17 +184,22 @@ def summarize(store: ResultsStore) -> dict[str, Any]:
             "eps": r.key.eps,
             **r.metrics,
             "seconds": r.seconds,
+            "kind": entries[r.key.attack].kind if r.key.attack in entries else None,
+            "notes": row_notes(dict(r.metrics), entries.get(r.key.attack)),
         }
         for r in store.jobs()
     ]
-    names = {a["label"]: a["name"] for a in config.get("attacks", [])}
+    probes = probe_comparisons(store, entries)
+    worst = worst_case(store, entries)
     return {
         "run": run,
         "results": results,
-        "worst_case": worst_case(store),
+        "worst_case": worst,
+        "notes": run_notes(results, worst),
         "diagnostics": store.diagnostics(),
+        "probes": [{**dataclasses.asdict(p), "attacks": list(p.attacks)} for p in probes],
         "figures": [],  # filled by reports.build_report, which draws them
-        "warnings": masking_warnings(results, names, store.diagnostics()),
+        "warnings": masking_warnings(results, names, store.diagnostics(), probes),
     }
 
 

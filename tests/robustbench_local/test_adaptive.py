@@ -70,3 +70,39 @@ def test_evasive_objective_pays_for_excess_mutual_information(ensemble) -> None:
     torch.testing.assert_close(value_free - value_taxed, 5.0 * mi)
     assert bool((value_free <= 1.0 + 1e-6).all())  # the margin is capped
     torch.testing.assert_close(logits.exp().sum(dim=1), torch.ones(16))
+
+
+def test_each_sample_keeps_its_own_clean_uncertainty(ensemble, monkeypatch) -> None:
+    """The target is each sample's clean mutual information, not a batch statistic: a
+    sample's target (and so its attack) does not depend on the batch it is attacked in."""
+    import robustbench_local.adaptive as adaptive
+
+    targets = []
+
+    def spy(weight, target, margin_cap):
+        targets.append(target)
+        return evasive_objective(weight, target, margin_cap)
+
+    monkeypatch.setattr(adaptive, "evasive_objective", spy)
+    x, y = load_tensors("digits", "test", n_examples=40)
+    for n in (10, 40):
+        pgd_adaptive(ensemble, x[:n], y[:n], 0.05, steps=1, restarts=1)
+    small, large = targets
+    assert small.shape == (10,) and large.shape == (40,)
+    with torch.no_grad():
+        clean = decompose(sample_probs(ensemble, x)).epistemic
+    torch.testing.assert_close(large, clean, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(small, large[:10], rtol=1e-4, atol=1e-7)
+    assert float(large.std()) > 0  # the samples differ: a single number would not do
+
+
+def test_a_per_sample_target_taxes_each_sample_above_its_own_level(ensemble) -> None:
+    x, y = load_tensors("digits", "test", n_examples=8)
+    with torch.no_grad():
+        mi = decompose(sample_probs(ensemble, x)).epistemic
+        target = mi * torch.tensor([0.0, 2.0] * 4)  # half below their level, half above
+        free, _ = evasive_objective(0.0, target, 1.0)(ensemble, x, y)
+        taxed, _ = evasive_objective(5.0, target, 1.0)(ensemble, x, y)
+    torch.testing.assert_close(free - taxed, 5.0 * torch.relu(mi - target))
+    with pytest.raises(ValueError, match="per-sample target"):
+        evasive_objective(1.0, target, 1.0)(ensemble, x[:4], y[:4])

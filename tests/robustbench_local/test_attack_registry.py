@@ -41,3 +41,23 @@ def test_every_attack_runs_within_its_budget(name: str) -> None:
 def test_unknown_attack_suggests_the_closest() -> None:
     with pytest.raises(UnknownNameError, match=r"unknown attack 'apgd' \(did you mean "):
         attack_entry("apgd")
+
+
+@pytest.mark.parametrize(
+    ("name", "loss"),
+    [("fgsm", "ce"), ("pgd", "ce"), ("apgd-ce", "ce"), ("apgd-dlr", "dlr"), ("pgd-adaptive", None)],
+)
+def test_each_attack_names_its_loss_and_the_runner_may_switch_it_to_margin(name, loss) -> None:
+    # The runner's margin fallback re-runs a cross-entropy attack with loss="margin", also
+    # where the registry fixes the loss (apgd-ce): the caller's value wins.
+    entry = attack_entry(name)
+    assert entry.loss(entry.params) == loss
+    if loss != "ce":
+        return
+    model = _model()
+    x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    y = torch.arange(6) % 5
+    params = {**entry.params, **({"steps": 3} if "steps" in entry.params else {}), "loss": "margin"}
+    assert entry.loss(params) == "margin"
+    x_adv = entry.run(model, x, y, 0.1, norm="linf", generator=torch.Generator(), **params)
+    assert x_adv.shape == x.shape and float((x_adv - x).abs().max()) <= 0.1 + 1e-6

@@ -1,3 +1,3 @@
 """robustbench-local: the local benchmark (registries, zoo, protocol, store, runner, CLI)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -13,8 +13,8 @@ from reports.catalogue import FIGURES, FigureSpec
 from reports.figures._common import RC, FigureUnavailable, placeholder, png_bytes
 from reports.page import render_report
 from reports.run_data import RunData
-from robustbench_local.store import ResultsStore
-from robustbench_local.summary import summarize, write_summary
+from robustbench_local.results.store import ResultsStore
+from robustbench_local.results.summary import summarize, write_summary
 
 __all__ = ["FIGURES_DIR", "build_report"]
 

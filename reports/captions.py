@@ -14,7 +14,7 @@ from reports.figures import examples, reliability, risk_coverage
 from reports.headline import DETECTION_SCORES
 from reports.run_data import RunData
 from reports.selection import chosen_eps_rule, fmt_eps, num
-from robustbench_local.protocol import MIN_DETECTION_GROUP
+from robustbench_local.results.schema import MIN_DETECTION_GROUP
 
 __all__ = ["CAPTIONS", "auroc", "nats", "pct", "three"]
 

@@ -19,7 +19,7 @@ from reports.selection import (
     result,
     strongest_attack,
 )
-from robustbench_local.protocol import DETECTION_SCORES
+from robustbench_local.results.schema import DETECTION_SCORES
 
 __all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "headline"]
 

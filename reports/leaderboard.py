@@ -23,8 +23,8 @@ from reports.captions import auroc, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, ModelRow, headline
 from reports.html import Html, esc, join, page, table
 from reports.selection import chosen_eps, eps_values, fmt_eps
-from robustbench_local.store import ResultsStore, StoreError
-from robustbench_local.summary import summarize
+from robustbench_local.results.store import ResultsStore, StoreError
+from robustbench_local.results.summary import summarize
 
 __all__ = ["RunEntry", "build_leaderboard", "load_runs"]
 

@@ -22,7 +22,7 @@ from reports.selection import (
     result,
     strongest_attack,
 )
-from robustbench_local.store import JobKey, ResultsStore
+from robustbench_local.results.store import JobKey, ResultsStore
 
 __all__ = ["RunData"]
 

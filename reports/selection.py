@@ -1,6 +1,6 @@
 """What a report looks at: model, attack and eps order, the chosen eps, the strongest attack.
 
-Everything here reads a summary (``robustbench_local.summary.summarize``, or ``summary.json``
+Everything here reads a summary (``results.summary.summarize``, or ``summary.json``
 where NaN became null), so the run report and the leaderboard choose the same way.
 
 The chosen eps: the largest stored eps in (0, 0.1], else the smallest positive eps, else

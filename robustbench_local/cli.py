@@ -143,8 +143,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_folder(config: Any, args: argparse.Namespace) -> Path:
     """--out, else the newest runs/<name>-* of the same config, else a new timestamped one."""
-    from robustbench_local.runner import run_digest
-    from robustbench_local.store import ResultsStore
+    from robustbench_local.bench.runner import run_digest
+    from robustbench_local.results.store import ResultsStore
 
     if args.out is not None:
         if args.out.exists() and not args.out.is_dir():
@@ -215,9 +215,9 @@ def _move_store_aside(folder: Path, *, quiet: bool) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from reports import build_report
-    from robustbench_local.config import default_config, load_config
-    from robustbench_local.run_lock import RunLock
-    from robustbench_local.runner import RunOptions, run_benchmark
+    from robustbench_local.bench.config import default_config, load_config
+    from robustbench_local.bench.runner import RunOptions, run_benchmark
+    from robustbench_local.results.run_lock import RunLock
 
     overrides = _run_overrides(args)
     config = (
@@ -264,13 +264,13 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
-        from robustbench_local.zoo import MODELS as registry
+        from robustbench_local.zoo.models import MODELS as registry
     elif args.what == "datasets":
-        from robustbench_local.datasets import DATASETS as registry
+        from robustbench_local.zoo.datasets import DATASETS as registry
     elif args.what == "attacks":
-        from robustbench_local.attack_registry import ATTACKS as registry
+        from robustbench_local.bench.attack_registry import ATTACKS as registry
     else:
-        from robustbench_local.training import RECIPES as registry
+        from robustbench_local.zoo.training import RECIPES as registry
     for entry in registry.items():
         description = entry.metadata.get("description", "")
         print(f"{entry.name:22s} {description}")
@@ -278,7 +278,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
-    from robustbench_local.config import tomllib
+    from robustbench_local.bench.config import tomllib
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -292,7 +292,7 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from robustbench_local.devices import resolve_device
-    from robustbench_local.training import default_spec, load_or_train
+    from robustbench_local.zoo.training import default_spec, load_or_train
 
     overrides = dict(_parse_override(text) for text in args.overrides)
     spec = default_spec(args.zoo, args.dataset, args.recipe, seed=args.seed, **overrides)
@@ -338,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a corrupt store, a busy run folder) end with one line and exit status 2; ``--debug`` or
     ``RBL_DEBUG=1`` adds the traceback.
     """
-    from robustbench_local.run_lock import RunFolderBusy
+    from robustbench_local.results.run_lock import RunFolderBusy
 
     parser = _parser()
     args = parser.parse_args(argv)

@@ -6,33 +6,60 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Autocast", "resolve_device"]
+__all__ = ["DEVICE_CHOICES", "Autocast", "check_amp", "resolve_device"]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(device: str) -> torch.device:
-    """ "auto" -> cuda when available else cpu; "cuda" without a GPU is an error.
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The one device parser of the benchmark, the trainer and the CLI.
 
     Args:
-        device: "auto", "cpu", "cuda" or "cuda:N".
+        device: "auto" (cuda when available, else cpu), "cpu", "cuda", "cuda:N", or a
+            torch.device.
+
+    Returns:
+        the torch.device; asking for CUDA where torch sees none is a ValueError.
     """
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string; got {type(device).__name__}")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device; got {device!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was asked for, but torch sees no CUDA device "
-                f"(torch {torch.__version__}); use --device cpu or auto"
-            )
-        return torch.device(device)
-    raise ValueError(
-        f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N); got {device!r}"
-    )
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device must be one of {', '.join(DEVICE_CHOICES)} (or cuda:N); got {device!r}"
+        )
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {str(device)!r} asks for CUDA, but torch {torch.__version__} sees no CUDA "
+            f"device; use --device cpu or auto"
+        )
+    return parsed
+
+
+def check_amp(amp: object, device: torch.device) -> bool:
+    """The one AMP check: bfloat16 autocast, on a CUDA device that supports it.
+
+    bf16 keeps fp32's exponent range, so input gradients of the attacks cannot underflow and
+    no loss scaling is needed; fp16 would need a GradScaler in every attack as well.
+
+    Returns:
+        amp, validated.
+    """
+    if not isinstance(amp, bool):
+        raise TypeError(f"amp must be a bool; got {amp!r}")
+    if amp and device.type != "cuda":
+        raise ValueError(
+            f"amp=True needs a CUDA device (--amp; autocast is never used on CPU); "
+            f"got device={device}"
+        )
+    if amp and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"amp=True uses bfloat16, which device {device} does not support")
+    return amp
 
 
 class Autocast(nn.Module):

@@ -30,7 +30,7 @@ def test_lab_attacks_example(tmp_path: Path) -> None:
 
 
 def test_every_example_config_and_readme_config_is_valid(tmp_path: Path, monkeypatch) -> None:
-    from robustbench_local.config import load_config, parse_config, tomllib
+    from robustbench_local.bench.config import load_config, parse_config, tomllib
 
     configs = sorted((ROOT / "examples").glob("*.toml"))
     assert configs, "examples/ should hold at least one config"

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from reports.figures._common import FigureUnavailable, new_figure
 from reports.run_data import RunData
 from reports.selection import fmt_eps
-from robustbench_local.store import JobKey
+from robustbench_local.results.store import JobKey
 
 __all__ = ["PER_MODEL", "Example", "amplify", "draw", "gallery"]
 

@@ -19,12 +19,13 @@ from reports.figures._common import FigureUnavailable, new_figure, outside_legen
 from reports.palette import CLEAN
 from reports.run_data import RunData
 from reports.selection import fmt_eps
-from robustbench_local.store import JobKey
+from robustbench_local.results.schema import ECE_BINS
+from robustbench_local.results.store import JobKey
 from uncertainty.metrics import ReliabilityBins, reliability_bins
 
 __all__ = ["N_BINS", "bins", "draw"]
 
-N_BINS = 15  # as the protocol's ECE, so the diagram and the stored ECE agree
+N_BINS = ECE_BINS  # as the protocol's ECE, so the diagram and the stored ECE agree
 
 
 def bins(run: RunData, key: JobKey, prefix: str) -> tuple[ReliabilityBins, np.ndarray]:

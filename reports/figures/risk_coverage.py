@@ -19,7 +19,7 @@ from reports.figures._common import (
 )
 from reports.run_data import RunData
 from reports.selection import fmt_eps
-from robustbench_local.store import JobKey
+from robustbench_local.results.store import JobKey
 from uncertainty.metrics import RiskCoverage, aurc, risk_coverage
 
 __all__ = ["curve", "draw"]

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from robustbench_local.protocol import job_metrics
-from robustbench_local.store import JobKey, ResultsStore
+from robustbench_local.bench.protocol import job_metrics
+from robustbench_local.results.store import JobKey, ResultsStore
 
 SCRIPT_MODEL = "<script>alert(1)</script>"
 K = 10  # classes

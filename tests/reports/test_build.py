@@ -16,8 +16,8 @@ import torch
 from reports.page import render_report
 from reports.run_data import RunData
 from robustbench_local.cli import main
-from robustbench_local.store import JobKey, ResultsStore
-from robustbench_local.summary import summarize
+from robustbench_local.results.store import JobKey, ResultsStore
+from robustbench_local.results.summary import summarize
 from tests.reports.conftest import ATTACKS, MODELS, SCRIPT_MODEL
 from uncertainty import metrics
 

@@ -11,8 +11,8 @@ import pytest
 
 from reports import build_leaderboard
 from robustbench_local.cli import main
-from robustbench_local.store import ResultsStore
-from robustbench_local.summary import summarize, write_summary
+from robustbench_local.results.store import ResultsStore
+from robustbench_local.results.summary import summarize, write_summary
 from tests.reports.conftest import MODELS, SCRIPT_MODEL, ModelKind, write_run
 
 BOLD_MODEL = "wide-<b>net</b>"

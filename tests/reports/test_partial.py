@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports import build_report
-from robustbench_local.store import JobKey, ResultsStore
+from robustbench_local.results.store import JobKey, ResultsStore
 from tests.reports.conftest import MODELS, ModelKind, write_run
 
 FIGURE_IDS = {

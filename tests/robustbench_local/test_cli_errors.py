@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from robustbench_local.checkpoints import save_checkpoint
 from robustbench_local.cli import main
-from robustbench_local.run_lock import LOCK_NAME, RunLock
+from robustbench_local.results.run_lock import LOCK_NAME, RunLock
+from robustbench_local.zoo.checkpoints import save_checkpoint
 
 CONFIG = """
 [run]
@@ -104,7 +104,7 @@ def test_checkpoints_follow_the_umask_like_every_other_cache_file(tmp_path: Path
 
 
 def test_fresh_with_out_moves_the_old_store_aside(tmp_path: Path, capsys, monkeypatch) -> None:
-    import robustbench_local.runner as runner
+    import robustbench_local.bench.runner as runner
 
     def stop(config, out, options):
         assert not (out / "results.sqlite").exists()  # the run starts on an empty folder

@@ -1,0 +1,519 @@
+"""The benchmark runner: plans the (model, attack, eps) jobs of a config and runs them.
+
+Each job attacks the evaluation subset batch by batch, evaluates the model on the clean
+and the adversarial inputs, and is stored in one transaction. Every random choice (attack
+starts, dropout masks) is seeded from the run seed and the job, so the same config gives
+the same numbers on the CPU, and a resumed run continues exactly where it stopped.
+
+A gradient attack on cross-entropy cannot move a sample whose softmax is saturated (its
+cross-entropy input gradient is exactly zero in float32), so its row would overstate
+robustness there; the runner re-attacks those samples with the margin loss (the margin
+fallback) and counts them in the job's metrics (``margin_fallback``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+import robustbench_local
+from attacks.descent import eval_mode
+from attacks.losses import margin
+from robustbench_local.bench.attack_registry import (
+    AttackEntry,
+    attack_entry,
+    attack_info,
+    attack_params,
+)
+from robustbench_local.bench.builders import BuiltModel, build_model, prepare_model
+from robustbench_local.bench.config import Config
+from robustbench_local.bench.diagnostics import diagnose, zero_gradient
+from robustbench_local.bench.executor import Executor, SerialExecutor
+from robustbench_local.bench.protocol import (
+    Predictions,
+    job_metrics,
+    matched_noise,
+    predict,
+    sample_columns,
+)
+from robustbench_local.devices import check_amp, resolve_device
+from robustbench_local.results.provenance import module_digest, pin, tensor_digest
+from robustbench_local.results.schema import META_ATTACKS, META_CONFIG
+from robustbench_local.results.store import JobKey, ResultsStore, StoreError
+from robustbench_local.zoo.datasets import data_fingerprint, load_tensors
+
+__all__ = [
+    "DiagnosticsKey",
+    "JobOutcome",
+    "RunOptions",
+    "derive_seed",
+    "plan_jobs",
+    "plan_work",
+    "run_benchmark",
+]
+
+EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery
+BOUNDS = (0.0, 1.0)  # pixel space (docs/architecture.md): every dataset loads into [0, 1]
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 63-bit seed from any parts (Python's hash() changes between processes)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, as opposed to what (the config)."""
+
+    device: str = "auto"
+    amp: bool = False
+    quiet: bool = False
+    cache_dir: Path | None = None
+    retrain: bool = False
+
+
+@dataclass
+class JobOutcome:
+    """What a job hands back to the runner for storing."""
+
+    key: JobKey
+    metrics: dict[str, float]
+    samples: dict[str, np.ndarray]
+    examples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    seconds: float = 0.0
+    model_digest: str = ""  # of the weights the job ran on (see provenance)
+
+
+@dataclass(frozen=True)
+class DiagnosticsKey:
+    """The gradient-masking measurements of one model (see `diagnostics.diagnose`)."""
+
+    model: str
+
+
+@dataclass
+class DiagnosticsOutcome:
+    """A model's diagnostics, handed back for storing."""
+
+    model: str
+    values: dict[str, float]
+    model_digest: str = ""
+
+
+Work = JobKey | DiagnosticsKey
+Outcome = JobOutcome | DiagnosticsOutcome
+
+
+def plan_work(config: Config, store: ResultsStore) -> list[Work]:
+    """What is left to do: per model, its diagnostics, then its jobs, each once."""
+    done_jobs, diagnosed = store.finished(), store.diagnostics().keys()
+    work: list[Work] = []
+    for model in config.models:
+        if model.name not in diagnosed:
+            work.append(DiagnosticsKey(model.name))
+        work += [
+            job for job in plan_jobs(config) if job.model == model.name and job not in done_jobs
+        ]
+    return work
+
+
+def plan_jobs(config: Config) -> list[JobKey]:
+    """Every job of the config, grouped by model so each model is built once."""
+    return [
+        JobKey(model.name, attack.label, eps)
+        for model in config.models
+        for attack in config.attacks
+        for eps in config.sweep.eps
+    ]
+
+
+def _reseed(model: nn.Module, seed: int) -> None:
+    """Fix a stochastic model's randomness (MC dropout masks); no-op for others."""
+    reseed = getattr(model, "manual_seed", None)
+    if callable(reseed):
+        reseed(seed)
+
+
+class Workbench:
+    """Everything a job needs, built lazily: the data, the current model, its clean view.
+
+    Only one model is held at a time; jobs arrive grouped by model (see `plan_jobs`).
+    """
+
+    def __init__(
+        self, config: Config, x: Tensor, y: Tensor, device: torch.device, options: RunOptions
+    ) -> None:
+        self.config, self.x, self.y = config, x, y
+        self.device, self.options = device, options
+        self.specs = {m.name: m for m in config.models}
+        self.attacks = {a.label: a for a in config.attacks}
+        self._models: dict[str, BuiltModel] = {}  # at most one: the current model
+        self._clean: dict[str, Predictions] = {}
+        self._saturated: dict[tuple[str, int], Tensor] = {}  # (model, batch) -> (B,) bool
+        self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
+        # The user's training files (imagefolder) key the cached models: read them once.
+        self.fingerprint = data_fingerprint(config.run.dataset, config.run.data_root)
+
+    def batches(self) -> list[slice]:
+        size = self.config.run.batch_size
+        return [slice(i, min(i + size, len(self.y))) for i in range(0, len(self.y), size)]
+
+    def _eval_seed(self, model: str, batch: int) -> int:
+        # Clean and adversarial inputs see the same dropout masks (common random numbers),
+        # so a difference between them comes from the input alone.
+        return derive_seed(self.config.run.seed, model, "eval", batch)
+
+    def model(self, name: str) -> BuiltModel:
+        if name not in self._models:
+            self._models.clear()  # free the previous model before building the next
+            self._clean.clear()
+            self._saturated.clear()
+            self._models[name] = build_model(
+                self.specs[name],
+                self.config.run,
+                device=self.device,
+                cache_dir=self.options.cache_dir,
+                amp=self.options.amp,
+                fingerprint=self.fingerprint,
+            )
+            self.digests[name] = module_digest(self._models[name].evaluate)
+        return self._models[name]
+
+    def clean(self, name: str) -> Predictions:
+        model = self.model(name).evaluate
+        if name not in self._clean:
+            parts = []
+            for b, rows in enumerate(self.batches()):
+                _reseed(model, self._eval_seed(name, b))
+                parts.append(predict(model, self.x[rows].to(self.device), self.y[rows])[0])
+            self._clean[name] = Predictions.concat(parts)
+        return self._clean[name]
+
+    def diagnose(self, key: DiagnosticsKey) -> DiagnosticsOutcome:
+        """Measure what the gradient-masking checks need for one model."""
+        built, spec = self.model(key.model), self.specs[key.model]
+        values = diagnose(
+            built.attack,
+            built.evaluate,
+            self.x.to(self.device),
+            self.y.to(self.device),
+            bounds=BOUNDS,
+            stochastic=spec.stochastic,
+            seed=derive_seed(self.config.run.seed, key.model, "diagnostics"),
+            sweep_eps=self.config.sweep.eps,
+            norm=self.config.sweep.norm,
+        )
+        return DiagnosticsOutcome(key.model, values, self.digests[key.model])
+
+    def saturated(self, model: str, batch: int, x: Tensor, y: Tensor) -> Tensor:
+        """(B,) bool: the batch's samples whose cross-entropy input gradient at the clean
+        input is all zero (measured once per model and batch: every job's margin fallback
+        asks the same question)."""
+        if (model, batch) not in self._saturated:
+            attack_view = self.model(model).attack
+            _reseed(attack_view, derive_seed(self.config.run.seed, model, "saturated", batch))
+            self._saturated[(model, batch)] = zero_gradient(attack_view, x, y, "ce")
+        return self._saturated[(model, batch)]
+
+    def _margins(self, model: str, batch: int, x: Tensor, y: Tensor) -> Tensor:
+        """(B,) margin of the evaluation view on x (> 0: fooled), under the batch's eval
+        masks, so it agrees with the prediction the job stores for the same x."""
+        built = self.model(model)
+        _reseed(built.evaluate, self._eval_seed(model, batch))
+        with torch.no_grad(), eval_mode(built.evaluate):
+            return margin(built.evaluate(x), y)
+
+    def _margin_fallback(
+        self,
+        job: JobKey,
+        batch: int,
+        entry: AttackEntry,
+        params: dict[str, object],
+        x: Tensor,
+        y: Tensor,
+        x_adv: Tensor,
+    ) -> tuple[Tensor, int, int]:
+        """Re-attack, with the margin loss, the samples a cross-entropy attack could not move.
+
+        Those are the samples whose cross-entropy input gradient at the clean input is all
+        zero (a saturated softmax, or a layer without gradient) and that x_adv does not
+        fool. The margin result is kept where its margin is higher (which includes every
+        sample it fools).
+
+        Args:
+            job, batch: the job and the batch index (seeds).
+            entry, params: the attack and the parameters it ran with.
+            x, y: the clean batch (B, ...), (B,); x_adv: the attack's result (B, ...).
+
+        Returns:
+            the new x_adv (B, ...), the number of samples re-attacked and how many of them
+            are now fooled.
+        """
+        built = self.model(job.model)
+        seed = derive_seed(self.config.run.seed, job.model, job.attack, job.eps, batch, "margin")
+        saturated = self.saturated(job.model, batch, x, y)
+        if not bool(saturated.any()):  # the common case: nothing to do
+            return x_adv, 0, 0
+        before = self._margins(job.model, batch, x_adv, y)
+        redo = saturated & (before <= 0)
+        if not bool(redo.any()):
+            return x_adv, 0, 0
+        _reseed(built.attack, seed)
+        retried = entry.run(
+            built.attack,
+            x[redo],
+            y[redo],
+            job.eps,
+            norm=self.config.sweep.norm,
+            generator=torch.Generator(device=self.device).manual_seed(seed),
+            **{**params, "loss": "margin"},
+        )
+        candidate = x_adv.clone()
+        candidate[redo] = retried
+        after = self._margins(job.model, batch, candidate, y)
+        keep = redo & (after > before)
+        x_adv = torch.where(keep.view(-1, *[1] * (x.dim() - 1)), candidate, x_adv)
+        fooled = redo & torch.where(keep, after, before).gt(0)
+        return x_adv, int(redo.sum()), int(fooled.sum())
+
+    def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
+        """Run one job: attack every batch, evaluate, aggregate."""
+        started = time.perf_counter()
+        attack = self.attacks[job.attack]
+        entry = attack_entry(attack.name)
+        spec = self.specs[job.model]
+        params = attack_params(entry, attack.params, stochastic=spec.stochastic)
+        # Only a gradient attack on cross-entropy stalls on a saturated softmax.
+        fallback = entry.kind == "gradient" and entry.loss(params) == "ce" and job.eps > 0
+        covered = fooled_after = 0
+        built, clean = self.model(job.model), self.clean(job.model)
+        adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
+        for b, rows in enumerate(self.batches()):
+            x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
+            if job.eps == 0.0:
+                x_adv = x  # no perturbation budget: the clean input is the answer
+            else:
+                seed = derive_seed(self.config.run.seed, job.model, job.attack, job.eps, b)
+                _reseed(built.attack, seed)
+                generator = torch.Generator(device=self.device).manual_seed(seed)
+                x_adv = entry.run(
+                    built.attack,
+                    x,
+                    y,
+                    job.eps,
+                    norm=self.config.sweep.norm,
+                    generator=generator,
+                    **params,
+                )
+                if fallback:
+                    x_adv, n_redo, n_fooled = self._margin_fallback(
+                        job, b, entry, params, x, y, x_adv
+                    )
+                    covered, fooled_after = covered + n_redo, fooled_after + n_fooled
+            _reseed(built.evaluate, self._eval_seed(job.model, b))
+            adv_parts.append(predict(built.evaluate, x_adv, y)[0])
+            noise_seed = derive_seed(
+                self.config.run.seed, job.model, job.attack, job.eps, b, "noise"
+            )
+            x_noise = matched_noise(
+                x, x_adv, self.config.sweep.norm, BOUNDS, torch.Generator().manual_seed(noise_seed)
+            )
+            _reseed(built.evaluate, self._eval_seed(job.model, b))
+            noise_parts.append(predict(built.evaluate, x_noise, y)[0])
+            delta = (x_adv - x).flatten(1).double()
+            linf.append(delta.abs().amax(dim=1).cpu().numpy())
+            l2.append(delta.norm(dim=1).cpu().numpy())
+            if b == 0:
+                keep = min(EXAMPLES_PER_JOB, len(y))
+                examples = [(i, x[i].cpu().numpy(), x_adv[i].cpu().numpy()) for i in range(keep)]
+            if progress is not None:
+                progress()
+        samples = sample_columns(
+            self.y.numpy(),
+            clean,
+            Predictions.concat(adv_parts),
+            Predictions.concat(noise_parts),
+            np.concatenate(linf),
+            np.concatenate(l2),
+        )
+        metrics = job_metrics(samples)
+        if fallback:
+            metrics["margin_fallback"] = float(covered)
+            metrics["margin_fallback_fooled"] = float(fooled_after)
+        return JobOutcome(
+            job,
+            metrics,
+            samples,
+            examples,
+            time.perf_counter() - started,
+            self.digests[job.model],
+        )
+
+
+def _check_store(store: ResultsStore, config: Config) -> None:
+    stored = store.get_meta("digest")
+    if stored is not None and stored != run_digest(config):
+        raise StoreError(
+            f"{store.path} holds results of another config or version (digest {stored}, "
+            f"this run {run_digest(config)}); choose another --out folder, or --fresh"
+        )
+
+
+def run_digest(config: Config) -> str:
+    """The config's digest extended by the package version: results of older code differ."""
+    return derive_seed(config.digest(), robustbench_local.__version__).to_bytes(8, "big").hex()
+
+
+def run_benchmark(
+    config: Config,
+    out_dir: Path,
+    options: RunOptions = RunOptions(),
+    executor: Executor | None = None,
+) -> ResultsStore:
+    """Run (or resume) a benchmark into ``out_dir``; returns the open results store.
+
+    Args:
+        config: the validated config.
+        out_dir: the run folder; ``results.sqlite`` inside it is created or resumed.
+        options: device, AMP, progress display, cache folder, retraining.
+        executor: where jobs run (default: serially, in this process).
+    """
+    device = resolve_device(options.device)
+    check_amp(options.amp, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = ResultsStore(out_dir / "results.sqlite")
+    try:
+        _run_into(store, config, device, options, executor)
+    except BaseException:
+        # Close even on failure (a refused resume, Ctrl-C): the jobs already stored stay,
+        # and the next process finds the file free.
+        store.close()
+        raise
+    return store
+
+
+def _run_into(
+    store: ResultsStore,
+    config: Config,
+    device: torch.device,
+    options: RunOptions,
+    executor: Executor | None,
+) -> None:
+    """Check the store against this run, then do every job it does not hold yet."""
+    _check_store(store, config)
+    pin(
+        store,
+        "numerics",
+        {"device": device.type, "amp": options.amp},
+        "the device kind and precision",
+        "resume with the --device and --amp it started with",
+    )
+    store.set_meta("digest", run_digest(config))
+    store.set_meta(META_CONFIG, config.to_dict())
+    # What readers of the results (checks, summary, report) need of each attack, stored so
+    # that they never import the registry.
+    store.set_meta(META_ATTACKS, {a.label: attack_info(a.name).to_dict() for a in config.attacks})
+    store.set_meta("config_source", config.source)
+    store.set_meta("environment", _environment(device, options))
+    store.set_meta("complete", False)
+
+    run = config.run
+    x, y = load_tensors(
+        run.dataset,
+        run.split,
+        n_examples=run.n_examples,
+        seed=run.seed,
+        data_root=run.data_root,
+        download=run.download,
+    )
+    pin(
+        store,
+        "inputs_digest",
+        tensor_digest([x, y]),
+        "the evaluated images and labels",
+        "restore the dataset files the run started with",
+    )
+    store.set_meta("n_examples", len(y))
+    pending = plan_work(config, store)
+    show = not options.quiet
+    bench = Workbench(config, x, y, device, options)
+    for name in dict.fromkeys(item.model for item in pending):
+        prepare_model(
+            next(m for m in config.models if m.name == name),
+            run,
+            device=device,
+            cache_dir=options.cache_dir,
+            retrain=options.retrain,
+            progress=show,
+            fingerprint=bench.fingerprint,
+        )
+
+    executor = executor or SerialExecutor()
+    n_jobs = sum(isinstance(item, JobKey) for item in pending)
+    with (
+        tqdm(total=len(pending), desc="work", unit="item", disable=not show) as work_bar,
+        tqdm(
+            total=n_jobs * len(bench.batches()),
+            desc="batches",
+            unit="batch",
+            leave=False,
+            disable=not show,
+        ) as batch_bar,
+    ):
+
+        def work(item: Work) -> Outcome:
+            if isinstance(item, DiagnosticsKey):
+                work_bar.set_postfix_str(f"{item.model} / gradient-masking diagnostics")
+                return bench.diagnose(item)
+            work_bar.set_postfix_str(f"{item.model} / {item.attack} / eps={item.eps:g}")
+            return bench.evaluate(item, progress=lambda: batch_bar.update(1))
+
+        for outcome in executor.map(work, pending):
+            model = outcome.model if isinstance(outcome, DiagnosticsOutcome) else outcome.key.model
+            pin(
+                store,
+                f"model_digest:{model}",
+                outcome.model_digest,
+                f"the weights of model {model!r}",
+                "restore the checkpoints it started with (a cleared cache retrains, and "
+                "another device or thread count trains other weights)",
+            )
+            if isinstance(outcome, DiagnosticsOutcome):
+                store.write_diagnostics(outcome.model, outcome.values)
+            else:
+                store.write_job(
+                    outcome.key, outcome.metrics, outcome.samples, outcome.examples, outcome.seconds
+                )
+            work_bar.update(1)
+    store.set_meta("complete", True)
+
+
+def _environment(device: torch.device, options: RunOptions) -> dict[str, object]:
+    import platform
+
+    import numpy
+    import torchvision
+
+    env: dict[str, object] = {
+        "robustbench_local": robustbench_local.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "amp": options.amp,
+        "threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env

@@ -1,0 +1,284 @@
+"""The results store: one SQLite file per run, one transaction per finished job.
+
+A run killed at any moment loses at most the job in flight: a job's aggregate row, its
+per-sample rows and its example images are committed together or not at all, and a
+restarted run skips every job already stored. ``reports`` reads this file and nothing
+else, so everything a report draws must be stored here.
+
+Tables:
+    meta(key, value)          run-level facts as JSON (config, digest, versions, device)
+    jobs(model, attack, eps, metrics, seconds, finished)      one row per finished job
+    samples(job, idx, ...)    per sample: label; for the clean, adversarial and noisy
+                              input: prediction, confidence, uncertainties, nll, brier;
+                              the perturbation's size
+    examples(job, idx, ...)   a few clean and adversarial images per job, for the gallery
+    diagnostics(model, values) per model, the gradient-masking measurements (diagnostics.py)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustbench_local.results.schema import SAMPLE_COLUMNS
+
+__all__ = ["SAMPLE_COLUMNS", "JobKey", "JobRecord", "ResultsStore", "StoreError"]
+
+SCHEMA_VERSION = 2
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL, attack TEXT NOT NULL, eps REAL NOT NULL,
+    metrics TEXT NOT NULL, seconds REAL NOT NULL, finished REAL NOT NULL,
+    UNIQUE (model, attack, eps)
+);
+CREATE TABLE IF NOT EXISTS samples (
+    job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
+    {
+    ", ".join(
+        f"{c} {'INTEGER' if c == 'label' or c.endswith('_pred') else 'REAL'}"
+        for c in SAMPLE_COLUMNS
+    )
+},
+    PRIMARY KEY (job, idx)
+);
+CREATE TABLE IF NOT EXISTS diagnostics (model TEXT PRIMARY KEY, "values" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS examples (
+    job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
+    shape TEXT NOT NULL, clean BLOB NOT NULL, adv BLOB NOT NULL,
+    PRIMARY KEY (job, idx)
+);
+"""
+
+
+class StoreError(ValueError):
+    """A store that cannot be used for this run (another config, a newer schema)."""
+
+
+@dataclass(frozen=True, order=True)
+class JobKey:
+    """One unit of work: a model under an attack at one epsilon."""
+
+    model: str
+    attack: str
+    eps: float
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A finished job as stored: its key, aggregate metrics and duration."""
+
+    key: JobKey
+    metrics: Mapping[str, float]
+    seconds: float
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} {value!r} as JSON")
+
+
+def _dumps(value: object) -> str:
+    # NaN (an undefined AUROC, say) is kept: Python's json writes and reads it back.
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+class ResultsStore:
+    """A run's SQLite store.
+
+    Args:
+        path: the ``results.sqlite`` file; created with its tables when missing.
+        readonly: open an existing store for reading only (reports never write).
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if readonly:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no results store at {str(self.path)!r}")
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
+            # WAL: readers (rbl report, a progress check) never block the writer.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed job survives a power cut
+            self._db.executescript(_SCHEMA)
+        version = self.get_meta("schema_version")
+        if version is None and not readonly:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version is not None and version < SCHEMA_VERSION and not readonly:
+            raise StoreError(
+                f"{self.path}: made by an older robustbench-local (schema "
+                f"{version}, now {SCHEMA_VERSION}); start a new run folder"
+            )
+        elif version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: schema version {version} is newer than this "
+                f"robustbench-local understands ({SCHEMA_VERSION}); upgrade it"
+            )
+
+    def close(self) -> None:
+        """Close; a writer first folds its write-ahead log into results.sqlite and leaves WAL
+        mode, so the one file holds everything and later readers need no side files."""
+        if not self.readonly:
+            # With another connection open (a report being read) leaving WAL needs the file
+            # to itself and fails; everything is committed, the -wal file just stays beside it.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("PRAGMA journal_mode=DELETE")
+        self._db.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ---- run-level facts -------------------------------------------------------------
+    def set_meta(self, key: str, value: object) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, _dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    # ---- jobs --------------------------------------------------------------------------
+    def write_job(
+        self,
+        key: JobKey,
+        metrics: Mapping[str, float],
+        samples: Mapping[str, np.ndarray],
+        examples: Sequence[tuple[int, np.ndarray, np.ndarray]] = (),
+        seconds: float = 0.0,
+    ) -> None:
+        """Store a finished job atomically: its metrics, per-sample rows and examples.
+
+        Args:
+            key: the job.
+            metrics: aggregate numbers (name -> float).
+            samples: column -> array (N,) for every name in SAMPLE_COLUMNS, plus "idx".
+            examples: (sample index, clean image (C, H, W), adversarial image) triples.
+            seconds: the job's wall time.
+        """
+        missing = set(SAMPLE_COLUMNS) - samples.keys()
+        if missing:
+            raise ValueError(f"samples is missing columns {sorted(missing)}")
+        columns = ("idx", *SAMPLE_COLUMNS)
+        rows = list(zip(*(np.asarray(samples[c]).tolist() for c in columns), strict=True))
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (model, attack, eps, metrics, seconds, finished) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key.model, key.attack, key.eps, _dumps(dict(metrics)), seconds, time.time()),
+            )
+            job_id = cursor.lastrowid
+            db.executemany(
+                f"INSERT INTO samples (job, {', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+                [(job_id, *row) for row in rows],
+            )
+            db.executemany(
+                "INSERT INTO examples VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        job_id,
+                        int(idx),
+                        _dumps(list(clean.shape)),
+                        np.asarray(clean, dtype=np.float32).tobytes(),
+                        np.asarray(adv, dtype=np.float32).tobytes(),
+                    )
+                    for idx, clean, adv in examples
+                ],
+            )
+
+    def write_diagnostics(self, model: str, values: Mapping[str, float]) -> None:
+        """Store a model's diagnostics (one transaction)."""
+        with self._transaction() as db:
+            db.execute(
+                'INSERT OR REPLACE INTO diagnostics (model, "values") VALUES (?, ?)',
+                (model, _dumps(dict(values))),
+            )
+
+    def diagnostics(self) -> dict[str, dict[str, float]]:
+        """model -> its stored diagnostics."""
+        rows = self._db.execute('SELECT model, "values" FROM diagnostics')
+        return {model: json.loads(values) for model, values in rows}
+
+    def finished(self) -> set[JobKey]:
+        """The keys of every stored job."""
+        rows = self._db.execute("SELECT model, attack, eps FROM jobs")
+        return {JobKey(m, a, e) for m, a, e in rows}
+
+    def jobs(self) -> list[JobRecord]:
+        """Every stored job, sorted by model, attack and eps."""
+        rows = self._db.execute("SELECT model, attack, eps, metrics, seconds FROM jobs")
+        records = [JobRecord(JobKey(m, a, e), json.loads(js), s) for m, a, e, js, s in rows]
+        return sorted(records, key=lambda r: r.key)
+
+    def _job_id(self, key: JobKey) -> int:
+        row = self._db.execute(
+            "SELECT id FROM jobs WHERE model = ? AND attack = ? AND eps = ?",
+            (key.model, key.attack, key.eps),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no stored job {key}")
+        return int(row[0])
+
+    def samples(self, key: JobKey) -> dict[str, np.ndarray]:
+        """A job's per-sample columns (plus "idx"), each (N,), ordered by sample index."""
+        columns = ("idx", *SAMPLE_COLUMNS)
+        rows = self._db.execute(
+            f"SELECT {', '.join(columns)} FROM samples WHERE job = ? ORDER BY idx",
+            (self._job_id(key),),
+        ).fetchall()
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+        out = {c: data[:, i] for i, c in enumerate(columns)}
+        for c in ("idx", "label", "clean_pred", "adv_pred"):
+            out[c] = out[c].astype(np.int64)
+        return out
+
+    def examples(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """A job's stored (sample index, clean image, adversarial image), images (C, H, W)."""
+        rows = self._db.execute(
+            "SELECT idx, shape, clean, adv FROM examples WHERE job = ? ORDER BY idx",
+            (self._job_id(key),),
+        ).fetchall()
+        out = []
+        for idx, shape, clean, adv in rows:
+            dims = tuple(json.loads(shape))
+            out.append(
+                (
+                    int(idx),
+                    np.frombuffer(clean, np.float32).reshape(dims),
+                    np.frombuffer(adv, np.float32).reshape(dims),
+                )
+            )
+        return out

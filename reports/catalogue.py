@@ -1,4 +1,8 @@
-"""The report's figures, in page order: id, title, how to draw it and how to caption it."""
+"""The report's figures, in page order.
+
+Each figure is one module of `reports.figures` holding its id and title (``ID``, ``TITLE``),
+its drawing (``draw``) and its caption (``caption``); this list only orders them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from reports import captions
 from reports.figures import (
     accuracy,
     confidence,
@@ -19,7 +22,9 @@ from reports.figures import (
 )
 from reports.run_data import RunData
 
-__all__ = ["FIGURES", "FigureSpec"]
+__all__ = ["FIGURES", "MODULES", "FigureSpec"]
+
+MODULES = (accuracy, confidence, uncertainty, detection, reliability, risk_coverage, examples)
 
 
 @dataclass(frozen=True)
@@ -32,47 +37,4 @@ class FigureSpec:
     caption: Callable[[RunData], str]
 
 
-FIGURES = (
-    FigureSpec(
-        "accuracy_vs_eps",
-        "Robust accuracy vs eps",
-        accuracy.draw,
-        captions.accuracy_vs_eps,
-    ),
-    FigureSpec(
-        "confidence_vs_accuracy",
-        "Robustness vs confidence: overconfidence under attack",
-        confidence.draw,
-        captions.confidence_vs_accuracy,
-    ),
-    FigureSpec(
-        "uncertainty_vs_eps",
-        "Aleatoric and epistemic uncertainty vs eps",
-        uncertainty.draw,
-        captions.uncertainty_vs_eps,
-    ),
-    FigureSpec(
-        "detection_auroc_vs_eps",
-        "Detecting attacks: AUROC vs eps per score",
-        detection.draw,
-        captions.detection_auroc_vs_eps,
-    ),
-    FigureSpec(
-        "reliability",
-        "Reliability diagrams: clean vs strongest attack",
-        reliability.draw,
-        captions.reliability_caption,
-    ),
-    FigureSpec(
-        "risk_coverage",
-        "Risk-coverage curves: clean vs attacked",
-        risk_coverage.draw,
-        captions.risk_coverage_caption,
-    ),
-    FigureSpec(
-        "examples",
-        "Example attacks",
-        examples.draw,
-        captions.examples_caption,
-    ),
-)
+FIGURES = tuple(FigureSpec(m.ID, m.TITLE, m.draw, m.caption) for m in MODULES)

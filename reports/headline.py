@@ -11,17 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reports.formatting import num
 from reports.selection import (
     chosen_eps,
     eps_values,
     model_order,
-    num,
     result,
     strongest_attack,
 )
 from robustbench_local.results.schema import DETECTION_SCORES
 
-__all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "headline"]
+__all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "attack_label", "headline"]
 
 SHORT = {"confidence": "conf.", "total": "total", "epistemic": "epist."}  # table headers
 
@@ -67,6 +67,14 @@ def _clean_accuracy(summary: Mapping[str, Any], model: str) -> float:
     values = [v for v in values if not math.isnan(v)]
     # The median: exactly the shared value when every job agrees (a deterministic model).
     return statistics.median(values) if values else math.nan
+
+
+def attack_label(summary: Mapping[str, Any], attack: str | None) -> str:
+    """A headline's strongest attack, marked when it is a detection-evasion attack."""
+    if attack is None:
+        return "n/a"
+    kinds = {r.get("kind") for r in summary.get("results", []) if r["attack"] == attack}
+    return f"{attack} (detection-evasion)" if kinds == {"adaptive"} else attack
 
 
 def headline(summary: Mapping[str, Any], eps: float | None = None) -> Headline:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from reports.captions import auroc, pct, three
+from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, ModelRow, headline
 from reports.html import Html, esc, join, page, table
-from reports.selection import chosen_eps, eps_values, fmt_eps
+from reports.selection import chosen_eps, eps_values
 from robustbench_local.results.store import ResultsStore, StoreError
 from robustbench_local.results.summary import summarize
 

@@ -6,11 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from reports.captions import auroc, pct, three
-from reports.headline import DETECTION_SCORES, SHORT, Headline
+from reports.formatting import auroc, fmt_eps, num, pct, three
+from reports.headline import DETECTION_SCORES, SHORT, Headline, attack_label
 from reports.html import Html, data_uri, esc, join, page, swatch, table
 from reports.palette import Palette
-from reports.selection import chosen_eps_rule, fmt_eps, num
+from reports.selection import chosen_eps_rule
 
 __all__ = ["render_report"]
 
@@ -90,14 +90,6 @@ def _notes(summary: Mapping[str, Any]) -> Html:
     return Html(f'<div class="note"><strong>Notes on some rows:</strong><ul>{items}</ul></div>')
 
 
-def _attack_cell(summary: Mapping[str, Any], attack: str | None) -> str:
-    """The headline's strongest attack, marked when it is a detection-evasion attack."""
-    if attack is None:
-        return "n/a"
-    kinds = {r.get("kind") for r in summary.get("results", []) if r["attack"] == attack}
-    return f"{attack} (detection-evasion)" if kinds == {"adaptive"} else attack
-
-
 def _headline_table(head: Headline, palette: Palette, summary: Mapping[str, Any]) -> Html:
     positive = [e for e in head.eps if e > 0]
     at = f"eps {fmt_eps(head.chosen_eps)}" if head.chosen_eps is not None else "(no eps > 0)"
@@ -117,7 +109,7 @@ def _headline_table(head: Headline, palette: Palette, summary: Mapping[str, Any]
                 Html(swatch(palette.colour(row.model)) + esc(row.model)),
                 pct(row.clean_accuracy),
                 *(pct(row.worst_accuracy.get(e, float("nan"))) for e in positive),
-                _attack_cell(summary, row.attack),
+                attack_label(summary, row.attack),
                 three(row.ece_clean),
                 three(row.ece_adv),
                 *(auroc(row.auroc.get(s, float("nan"))) for s in DETECTION_SCORES),

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from reports.formatting import num
 from reports.headline import Headline, headline
 from reports.palette import Palette
 from reports.selection import (
     attack_order,
     eps_values,
     model_order,
-    num,
     result,
     strongest_attack,
 )

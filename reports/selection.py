@@ -14,34 +14,21 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from reports.formatting import fmt_eps, num
+
 __all__ = [
     "CHOSEN_EPS_LIMIT",
     "attack_order",
     "chosen_eps",
     "chosen_eps_rule",
     "eps_values",
-    "fmt_eps",
     "model_order",
-    "num",
     "result",
     "strongest_attack",
 ]
 
 # The chosen eps is the largest one at or below this (8/255 = 0.031 and 0.1 both qualify).
 CHOSEN_EPS_LIMIT = 0.1
-
-
-def num(value: Any) -> float:
-    """A summary value as a float: NaN for None, missing, non-numeric or non-finite values."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    value = float(value)
-    return value if math.isfinite(value) else math.nan
-
-
-def fmt_eps(eps: float) -> str:
-    """An eps as people write it: 0.1, 0.031, 0."""
-    return f"{eps:.3g}"
 
 
 def _config_names(summary: Mapping[str, Any], table: str, field: str) -> list[str]:

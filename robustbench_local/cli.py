@@ -163,42 +163,30 @@ def _run_folder(config: Any, args: argparse.Namespace) -> Path:
 
 
 def _print_table(summary: dict[str, Any]) -> None:
+    """Print the run's tables: the same headline numbers (chosen eps, strongest attack, ECE,
+    AUROC) as report.html, from `reports.console_report`, so the two cannot disagree."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    eps_values = sorted({row["eps"] for row in summary["results"]})
-    run = summary["run"]
-    table = Table(
-        title=f"robust accuracy (%) by eps: {run['name']} ({run['dataset']}, "
-        f"n={run['n_examples']}, {run['norm']}); AUROC: epistemic uncertainty, "
-        f"adversarial vs clean, at the largest eps",
-        title_justify="left",
-    )
-    table.add_column("model", no_wrap=True)
-    table.add_column("attack", no_wrap=True)
-    for eps in eps_values:
-        table.add_column(f"{eps:g}", justify="right")
-    table.add_column("AUROC", justify="right")
-    # A detection-evasion (adaptive) attack's accuracy is no robustness bound: mark its rows.
-    rows = [
-        (r["model"], r["attack"] + (" *" if r.get("kind") == "adaptive" else ""), r)
-        for r in summary["results"]
-    ]
-    rows += [(r["model"], "worst", r) for r in summary["worst_case"]]
-    grouped: dict[tuple[str, str], dict[float, dict]] = {}
-    for model, attack, r in rows:
-        grouped.setdefault((model, attack), {})[r["eps"]] = r
-    for (model, attack), by_eps in sorted(grouped.items()):
-        cells = [f"{100 * by_eps[e]['accuracy']:.1f}" if e in by_eps else "" for e in eps_values]
-        top = by_eps[max(by_eps)].get("auroc_epistemic")
-        cells.append("" if top is None else f"{top:.2f}")
-        table.add_row(model, attack, *cells)
+    from reports import console_report
+
+    report = console_report(summary)
     console = Console()
-    console.print(table)
-    for note in summary.get("notes", []):
-        console.print(f"note: {note}")
-    for warning in summary.get("warnings", []):
-        console.print(f"[bold yellow]warning:[/] {warning}")
+    for text in (report.accuracy, report.headline):
+        table = Table(title=Text(text.title), title_justify="left")  # names are not markup
+        for i, header in enumerate(text.headers):
+            if i < text.text_columns:
+                table.add_column(header, no_wrap=True)
+            else:
+                table.add_column(header, justify="right")
+        for row in text.rows:
+            table.add_row(*map(Text, row))
+        console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False)
+    for warning in report.warnings:
+        console.print(Text.assemble(("warning:", "bold yellow"), " ", warning))
 
 
 def _move_store_aside(folder: Path, *, quiet: bool) -> None:

@@ -15,10 +15,14 @@ from reports.figures._common import (
     outside_legend,
     percent_axis,
 )
+from reports.formatting import fmt_eps, pct
 from reports.headline import headline
 from reports.run_data import RunData
 
-__all__ = ["WORST_CASE", "draw", "with_clean_point"]
+__all__ = ["ID", "TITLE", "WORST_CASE", "caption", "draw", "with_clean_point"]
+
+ID = "accuracy_vs_eps"
+TITLE = "Robust accuracy vs eps"
 
 WORST_CASE = "worst case over attacks"
 
@@ -66,3 +70,22 @@ def draw(run: RunData) -> Figure:
         ax.set_visible(False)
     outside_legend(fig, model_handles(run, run.models))
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "Robust accuracy (%) against eps, one panel per attack, and the worst case over "
+        "attacks (a sample counts as robust only if it is classified correctly when clean and "
+        "under every attack at that eps; clean errors count as not robust). At eps 0 the "
+        "accuracy is the clean accuracy."
+    )
+    positive = [e for e in run.eps_values if e > 0]
+    for eps in dict.fromkeys([e for e in (run.chosen_eps, max(positive, default=None)) if e]):
+        parts = []
+        for row in run.headline.rows:
+            worst = row.worst_accuracy.get(eps)
+            if worst is not None:
+                parts.append(f"{row.model} {pct(worst)} (clean {pct(row.clean_accuracy)})")
+        if parts:
+            text += f" Worst case at eps {fmt_eps(eps)}: " + "; ".join(parts) + "."
+    return text

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from reports.captions import sentence
 from reports.figures._common import (
     FigureUnavailable,
     eps_axis,
@@ -22,10 +23,13 @@ from reports.figures._common import (
     outside_legend,
     percent_axis,
 )
+from reports.formatting import fmt_eps, pct
 from reports.run_data import RunData
-from reports.selection import fmt_eps
 
-__all__ = ["draw", "points"]
+__all__ = ["ID", "TITLE", "caption", "draw", "points"]
+
+ID = "confidence_vs_accuracy"
+TITLE = "Robustness vs confidence: overconfidence under attack"
 
 
 def points(run: RunData, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,3 +126,24 @@ def draw(run: RunData) -> Figure:
     )
     outside_legend(bottom, model_handles(run, models))
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "Top: per model, robust accuracy (solid) and mean confidence on the attacked inputs "
+        "(dashed) against eps, under the strongest attack at each eps (the one with the lowest "
+        "robust accuracy there); the shaded gap is overconfidence. Bottom: robust accuracy "
+        "against mean confidence, one point per eps; below the dotted diagonal a model is more "
+        "confident than it is right."
+    )
+    sentences = []
+    for row in run.headline.rows:
+        if row.attack is None:
+            continue
+        sentences.append(
+            f"under {row.attack} at eps {fmt_eps(run.chosen_eps)} the {row.model} model keeps "
+            f"{pct(row.mean_confidence)} mean confidence while its accuracy is {pct(row.accuracy)}"
+        )
+    if sentences:
+        text += " " + sentence(sentences)
+    return text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from reports.captions import at_chosen
 from reports.figures._common import (
     FigureUnavailable,
     attack_handles,
@@ -15,10 +18,15 @@ from reports.figures._common import (
     outside_legend,
     with_note,
 )
+from reports.formatting import auroc
 from reports.headline import DETECTION_SCORES
 from reports.run_data import RunData
+from robustbench_local.results.schema import MIN_DETECTION_GROUP
 
-__all__ = ["SCORE_TITLES", "draw"]
+__all__ = ["ID", "SCORE_TITLES", "TITLE", "caption", "draw"]
+
+ID = "detection_auroc_vs_eps"
+TITLE = "Detecting attacks: AUROC vs eps per score"
 
 SCORE_TITLES = {
     "confidence": "score: low confidence",
@@ -87,3 +95,39 @@ def draw(run: RunData) -> Figure:
         fig, [*model_handles(run, run.models), *attack_handles(run, run.attacks), control]
     )
     return fig
+
+
+def _at_eps(run: RunData, model: str, attack: str, metric: str) -> float:
+    """The metric of one job at the chosen eps (NaN when it was not stored)."""
+    eps, values = run.curve(model, attack, metric)
+    match = [v for e, v in zip(eps, values, strict=True) if e == run.chosen_eps]
+    return float(match[0]) if match else math.nan
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "The detection protocol of Smith and Gal (2018): AUROC of telling attacked inputs "
+        "from their clean originals (eps > 0), per score: low confidence, total uncertainty, "
+        "epistemic uncertainty; top row over all attacked inputs, bottom row over the "
+        f"successful attacks only (left out where fewer than {MIN_DETECTION_GROUP} "
+        "succeeded: an AUROC on a handful of inputs is luck). Faint lines are the control, "
+        "clean inputs plus random noise of the attack's norm: a score that flags noise as "
+        "well as attacks detects perturbation, not attacks. 0.5 is chance; below 0.5 the "
+        "attacked inputs look more certain than the clean ones. Line style = attack."
+    )
+    parts = []
+    for row in run.headline.rows:
+        if row.attack is None or run.chosen_eps is None:
+            continue
+        scores = ", ".join(f"{s} {auroc(row.auroc.get(s, math.nan))}" for s in DETECTION_SCORES)
+        extra = ", ".join(
+            f"epistemic {label} {auroc(_at_eps(run, row.model, row.attack, metric))}"
+            for label, metric in (
+                ("successful only", "auroc_epistemic_successful"),
+                ("noise control", "auroc_epistemic_noise"),
+            )
+        )
+        parts.append(f"{row.model} ({row.attack}): {scores}; {extra}")
+    if parts:
+        text += f" Under the strongest attack at {at_chosen(run)}: " + "; ".join(parts) + "."
+    return text

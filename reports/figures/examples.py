@@ -14,12 +14,16 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from reports.captions import chosen_with_rule, sentence
 from reports.figures._common import FigureUnavailable, new_figure
+from reports.formatting import fmt_eps, nats, pct
 from reports.run_data import RunData
-from reports.selection import fmt_eps
 from robustbench_local.results.store import JobKey
 
-__all__ = ["PER_MODEL", "Example", "amplify", "draw", "gallery"]
+__all__ = ["ID", "PER_MODEL", "TITLE", "Example", "amplify", "caption", "draw", "gallery"]
+
+ID = "examples"
+TITLE = "Example attacks"
 
 PER_MODEL = 2  # examples shown per model
 
@@ -102,7 +106,7 @@ def _show(ax: Axes, image: np.ndarray, title: str) -> None:
 
 def _verdict(pred: int, label: int, confidence: float, epistemic: float) -> str:
     mark = "right" if pred == label else "WRONG"
-    return f"pred {pred} ({mark})\nconf {100 * confidence:.1f}%\nepistemic {epistemic:.3f} nats"
+    return f"pred {pred} ({mark})\nconf {pct(confidence)}\nepistemic {nats(epistemic)}"
 
 
 def draw(run: RunData) -> Figure:
@@ -150,3 +154,27 @@ def draw(run: RunData) -> Figure:
                 + _verdict(ex.adv_pred, ex.label, ex.adv_confidence, ex.adv_epistemic),
             )
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "Stored examples, successful attacks first: the clean image, the perturbation "
+        "amplified to the full display range (factor in its title; grey is no change) and the "
+        "adversarial image, each with the stored label, prediction, confidence and epistemic "
+        f"uncertainty. Each model is shown under its strongest attack at {chosen_with_rule(run)}."
+    )
+    parts = []
+    for model in run.models:
+        key = run.strongest(model)
+        shown = [] if key is None else gallery(run, key)
+        if shown:
+            ex = shown[0]
+            parts.append(
+                f"under {key.attack}, {model} predicts sample #{ex.idx} (label {ex.label}) as "
+                f"{ex.adv_pred} with {pct(ex.adv_confidence)} confidence and epistemic "
+                f"uncertainty {nats(ex.adv_epistemic)} (clean: {ex.clean_pred}, "
+                f"{pct(ex.clean_confidence)})"
+            )
+    if parts:
+        text += " " + sentence(parts)
+    return text

@@ -15,15 +15,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from reports.captions import chosen_with_rule
 from reports.figures._common import FigureUnavailable, new_figure, outside_legend
+from reports.formatting import fmt_eps, three
 from reports.palette import CLEAN
 from reports.run_data import RunData
-from reports.selection import fmt_eps
 from robustbench_local.results.schema import ECE_BINS
 from robustbench_local.results.store import JobKey
 from uncertainty.metrics import ReliabilityBins, reliability_bins
 
-__all__ = ["N_BINS", "bins", "draw"]
+__all__ = ["ID", "N_BINS", "TITLE", "bins", "caption", "draw"]
+
+ID = "reliability"
+TITLE = "Reliability diagrams: clean vs strongest attack"
 
 N_BINS = ECE_BINS  # as the protocol's ECE, so the diagram and the stored ECE agree
 
@@ -97,3 +101,21 @@ def draw(run: RunData) -> Figure:
         ],
     )
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        f"Reliability diagrams ({N_BINS} equal-width confidence bins: accuracy in "
+        "each bin against its mean confidence, marker area \u221d inputs in the bin; on the dotted "
+        "diagonal a model is calibrated) "
+        "and confidence histograms, clean inputs (grey) vs attacked inputs (model colour). "
+        f"Each model is shown under its strongest attack at {chosen_with_rule(run)}."
+    )
+    parts = [
+        f"{row.model} {three(row.ece_clean)} \u2192 {three(row.ece_adv)} ({row.attack})"
+        for row in run.headline.rows
+        if row.attack is not None
+    ]
+    if parts:
+        text += " ECE clean \u2192 attacked: " + "; ".join(parts) + "."
+    return text

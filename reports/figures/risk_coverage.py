@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from reports.captions import chosen_with_rule
 from reports.figures._common import (
     FigureUnavailable,
     model_handles,
@@ -17,12 +18,15 @@ from reports.figures._common import (
     outside_legend,
     percent_axis,
 )
+from reports.formatting import fmt_eps, three
 from reports.run_data import RunData
-from reports.selection import fmt_eps
 from robustbench_local.results.store import JobKey
 from uncertainty.metrics import RiskCoverage, aurc, risk_coverage
 
-__all__ = ["curve", "draw"]
+__all__ = ["ID", "TITLE", "caption", "curve", "draw"]
+
+ID = "risk_coverage"
+TITLE = "Risk-coverage curves: clean vs attacked"
 
 
 def _inputs(run: RunData, key: JobKey, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,3 +74,22 @@ def draw(run: RunData) -> Figure:
         ax.set_ylabel("risk: errors among kept inputs (%)")
     outside_legend(fig, model_handles(run, [k.model for k in jobs], marker=None))
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "Risk-coverage curves: keep the most confident inputs first and plot the error rate "
+        "among those kept; a lower curve means confidence ranks errors last. Left clean, right "
+        f"attacked, each model under its strongest attack at {chosen_with_rule(run)}."
+    )
+    parts = []
+    for model in run.models:
+        key = run.strongest(model)
+        if key is None or not len(run.samples(key)["idx"]):
+            continue
+        _, clean = curve(run, key, "clean")
+        _, adv = curve(run, key, "adv")
+        parts.append(f"{model} {three(clean)} \u2192 {three(adv)} ({key.attack})")
+    if parts:
+        text += " AURC (lower is better) clean \u2192 attacked: " + "; ".join(parts) + "."
+    return text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from reports.captions import at_chosen
 from reports.figures._common import (
     FigureUnavailable,
     attack_handles,
@@ -13,9 +14,13 @@ from reports.figures._common import (
     outside_legend,
     with_note,
 )
+from reports.formatting import nats
 from reports.run_data import RunData
 
-__all__ = ["PANELS", "draw"]
+__all__ = ["ID", "PANELS", "TITLE", "caption", "draw"]
+
+ID = "uncertainty_vs_eps"
+TITLE = "Aleatoric and epistemic uncertainty vs eps"
 
 PANELS = (
     ("mean_aleatoric", "aleatoric (expected entropy)"),
@@ -58,3 +63,31 @@ def draw(run: RunData) -> Figure:
         raise FigureUnavailable("no job stores mean aleatoric or epistemic uncertainty")
     outside_legend(fig, [*model_handles(run, run.models), *attack_handles(run, run.attacks)])
     return fig
+
+
+def caption(run: RunData) -> str:
+    text = (
+        "Mean aleatoric (expected entropy of the members' predictions) and epistemic (mutual "
+        "information between prediction and member) uncertainty, in nats, on the attacked "
+        "inputs against eps; line style = attack."
+    )
+    parts = []
+    for model in run.models:
+        key = run.strongest(model)
+        if key is None:
+            continue
+        s = run.samples(key)
+        parts.append(
+            f"{model}: aleatoric {nats(s['clean_aleatoric'].mean())} clean vs "
+            f"{nats(s['adv_aleatoric'].mean())} under {key.attack}, epistemic "
+            f"{nats(s['clean_epistemic'].mean())} vs {nats(s['adv_epistemic'].mean())}"
+        )
+    if parts:
+        text += f" At {at_chosen(run)}: " + "; ".join(parts) + "."
+    deterministic = run.deterministic_models()
+    if deterministic:
+        text += (
+            f" Epistemic uncertainty is 0 at every eps for {', '.join(deterministic)}: "
+            "a single deterministic network has no disagreement to measure."
+        )
+    return text

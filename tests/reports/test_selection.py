@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from reports.figures.examples import amplify
+from reports.formatting import num
 from reports.headline import headline
 from reports.palette import OKABE_ITO, Palette
-from reports.selection import chosen_eps, model_order, num, strongest_attack
+from reports.selection import chosen_eps, model_order, strongest_attack
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,116 @@
+"""The run's tables for a terminal, from the same headline numbers as the report page.
+
+`rbl run` prints these (the CLI renders them); as they come from `headline.headline` at
+`selection.chosen_eps`, written by `reports.formatting`, the console and the page agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reports.formatting import auroc, fmt_eps, pct, three
+from reports.headline import DETECTION_SCORES, SHORT, attack_label, headline
+from reports.selection import attack_order, chosen_eps_rule, result
+
+__all__ = ["ADAPTIVE_MARK", "ConsoleReport", "TextTable", "console_report"]
+
+ADAPTIVE_MARK = " *"  # a detection-evasion attack's accuracy is no robustness bound
+WORST = "worst"
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A table of text cells; the first ``text_columns`` columns are left-aligned."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    text_columns: int
+
+
+@dataclass(frozen=True)
+class ConsoleReport:
+    """What `rbl run` prints: robust accuracy by eps, the headline, notes and warnings."""
+
+    chosen_eps: float | None
+    accuracy: TextTable
+    headline: TextTable
+    notes: list[str]
+    warnings: list[str]
+
+
+def console_report(summary: Mapping[str, Any], eps: float | None = None) -> ConsoleReport:
+    """The console's tables of a run summary (NaN or null for undefined numbers).
+
+    Args:
+        summary: a run summary.
+        eps: the eps of the headline's attack-specific columns; default
+            `selection.chosen_eps`, as the page.
+
+    Returns:
+        A robust-accuracy table with one row per (model, attack) and a worst-case row per
+        model, adaptive attacks marked with ``ADAPTIVE_MARK``; the page's headline table (per
+        model: strongest attack at the chosen eps, ECE, detection AUROC); notes and warnings.
+    """
+    head = headline(summary, eps)
+    run = summary.get("run", {})
+    facts = ", ".join(
+        str(v)
+        for v in (run.get("dataset"), f"n={run.get('n_examples')}", run.get("norm"))
+        if v is not None
+    )
+    adaptive = {r["attack"] for r in summary.get("results", []) if r.get("kind") == "adaptive"}
+    rows = []
+    for row in head.rows:
+        for attack in attack_order(summary):
+            by_eps = [result(summary, row.model, attack, e) for e in head.eps]
+            if not any(by_eps):
+                continue
+            label = attack + (ADAPTIVE_MARK if attack in adaptive else "")
+            cells = ["" if r is None else pct(r.get("accuracy")) for r in by_eps]
+            rows.append([row.model, label, *cells])
+        worst = [pct(row.worst_accuracy[e]) if e in row.worst_accuracy else "" for e in head.eps]
+        rows.append([row.model, WORST, *worst])
+    accuracy = TextTable(
+        title=f"robust accuracy by eps: {run.get('name')} ({facts})",
+        headers=["model", "attack", *(fmt_eps(e) for e in head.eps)],
+        rows=rows,
+        text_columns=2,
+    )
+    at = f"eps {fmt_eps(head.chosen_eps)}" if head.chosen_eps is not None else "(no eps > 0)"
+    headline_table = TextTable(
+        title=(
+            f"headline at {at}: each model's strongest attack there ({chosen_eps_rule()}); "
+            "AUROC: telling attacked from clean inputs, 0.5 is chance"
+        ),
+        headers=[
+            "model",
+            "strongest attack",
+            "clean acc.",
+            "ECE clean",
+            "ECE attacked",
+            *(f"AUROC {SHORT[s]}" for s in DETECTION_SCORES),
+        ],
+        rows=[
+            [
+                row.model,
+                attack_label(summary, row.attack),
+                pct(row.clean_accuracy),
+                three(row.ece_clean),
+                three(row.ece_adv),
+                *(auroc(row.auroc.get(s, math.nan)) for s in DETECTION_SCORES),
+            ]
+            for row in head.rows
+        ],
+        text_columns=2,
+    )
+    return ConsoleReport(
+        chosen_eps=head.chosen_eps,
+        accuracy=accuracy,
+        headline=headline_table,
+        notes=[str(n) for n in summary.get("notes") or []],
+        warnings=[str(w) for w in summary.get("warnings") or []],
+    )

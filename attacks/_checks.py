@@ -4,7 +4,7 @@ what was expected, so a notebook user sees at once what to fix."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import TypeVar
 
@@ -130,3 +130,26 @@ def check_loss_output(value: object, batch: int, loss: Callable) -> None:
         raise ValueError(
             f"loss {name} must return a per-sample tensor of shape ({batch},); got {shape}"
         )
+
+
+def check_options(
+    checks: Mapping[str, Callable[[object], object]], options: Mapping[str, object], attack: str
+) -> dict[str, object]:
+    """Each option checked (and normalised) by its own rule; an unknown name is a TypeError.
+
+    The attacks' ``validate_options`` are built on this, so a benchmark config can check
+    its attack parameters with the attack's own rules before any work starts.
+    """
+    unknown = [name for name in options if name not in checks]
+    if unknown:
+        raise TypeError(
+            f"{attack} has no option {unknown[0]!r}; its options are {', '.join(sorted(checks))}"
+        )
+    return {name: checks[name](value) for name, value in options.items()}
+
+
+def check_bool(argument: str, value: object) -> bool:
+    """True or False (random_start, targeted)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{argument} must be True or False; got {value!r}")
+    return value

@@ -6,22 +6,32 @@ public attack is a few lines that choose a norm, a step rule and a budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from attacks._checks import (
+    check_bool,
     check_bounds,
     check_inputs,
     check_logits,
     check_loss_output,
     check_non_negative,
+    check_options,
     check_positive_int,
     parse_option,
     resolve_loss,
 )
-from attacks.descent import Evaluate, Feasible, Select, StepRule, descend, eval_mode
+from attacks.descent import (
+    Evaluate,
+    Feasible,
+    LoopOptions,
+    Select,
+    StepRule,
+    descend,
+    eval_mode,
+)
 from attacks.norms import GEOMETRIES, Norm
 from attacks.stochastic import is_stochastic
 
@@ -83,10 +93,8 @@ def resolve_selection(
         TypeError: ``early_stop`` not a bool or None.
         ValueError: an unknown ``select``, or ``early_stop=True`` with ``select="max_loss"``.
     """
-    if early_stop is not None and not isinstance(early_stop, bool):
-        raise TypeError(f"early_stop must be True, False or None; got {early_stop!r}")
+    early_stop, select = check_selection(early_stop, select)
     if select is not None:
-        select = parse_option(Select, select, "select")
         if early_stop is None:
             early_stop = select is Select.FIRST_FOOLING
     elif early_stop or single_candidate:
@@ -98,12 +106,66 @@ def resolve_selection(
             early_stop = not stochastic
     if early_stop is None:  # a single candidate: there is no later iterate to skip
         early_stop = False
+    return early_stop, select
+
+
+def check_selection(early_stop: object, select: object) -> tuple[bool | None, Select | None]:
+    """``early_stop`` (True, False or None) and ``select`` (a `Select` or None), checked
+    without the model: the types, the name of ``select``, and that ``early_stop=True``
+    does not come with ``select="max_loss"``.
+
+    Raises:
+        TypeError: ``early_stop`` not a bool or None.
+        ValueError: an unknown ``select``, or ``early_stop=True`` with ``select="max_loss"``.
+    """
+    if early_stop is not None and not isinstance(early_stop, bool):
+        raise TypeError(f"early_stop must be True, False or None; got {early_stop!r}")
+    if select is not None:
+        select = parse_option(Select, select, "select")
     if early_stop and select is Select.MAX_LOSS:
         raise ValueError(
             "early_stop=True stops at the first fooling iterate, which select='max_loss' "
             "does not return; use one or the other"
         )
-    return early_stop, select
+    return early_stop, select  # type: ignore[return-value]
+
+
+def _check_early_stop(value: object) -> bool | None:
+    return check_selection(value, None)[0]
+
+
+def _check_select(value: object) -> Select | None:
+    return check_selection(None, value)[1]
+
+
+def _check_loss(value: object) -> object:
+    resolve_loss(value)
+    return value
+
+
+#: The rules of the options every gradient attack passes to the loop (see `check_loop_options`).
+LOOP_CHECKS: dict[str, Callable[[object], object]] = {
+    "norm": lambda value: parse_option(Norm, value, "norm"),
+    "steps": lambda value: check_positive_int("steps", value),
+    "restarts": lambda value: check_positive_int("restarts", value),
+    "eot_samples": lambda value: check_positive_int("eot_samples", value),
+    "random_start": lambda value: check_bool("random_start", value),
+    "targeted": lambda value: check_bool("targeted", value),
+    "loss": _check_loss,
+    "early_stop": _check_early_stop,
+    "select": _check_select,
+    "bounds": check_bounds,
+}
+
+
+def check_loop_options(
+    checks: Mapping[str, Callable[[object], object]], options: Mapping[str, object], attack: str
+) -> dict[str, object]:
+    """``options`` checked one by one with ``checks``, then early_stop against select."""
+    checked = check_options(checks, options, attack)
+    if "early_stop" in options or "select" in options:
+        check_selection(options.get("early_stop"), options.get("select"))
+    return checked
 
 
 def gradient_attack(
@@ -148,6 +210,15 @@ def gradient_attack(
     single_candidate = steps == 1 and restarts == 1
     early_stop, select = resolve_selection(model, x, early_stop, select, single_candidate)
     feasible = Feasible(geometry, eps, bounds)
+    options = LoopOptions(
+        steps=steps,
+        random_start=random_start,
+        restarts=restarts,
+        targeted=targeted,
+        eot_samples=eot_samples,
+        early_stop=early_stop,
+        select=select,
+    )
 
     # The caller may sit in no_grad or inference mode (an evaluation loop); the attack
     # still needs input gradients, and an inference tensor cannot enter autograd.
@@ -160,13 +231,7 @@ def gradient_attack(
             y_work,
             feasible=feasible,
             make_rule=lambda: make_rule(feasible),
-            steps=steps,
-            random_start=random_start,
-            restarts=restarts,
-            targeted=targeted,
-            eot_samples=eot_samples,
-            early_stop=early_stop,
+            options=options,
             generator=generator,
-            select=select,
         )
     return x_adv.detach()

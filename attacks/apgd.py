@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_fraction, check_non_negative, check_positive_int
-from attacks._driver import gradient_attack
+from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
 from attacks.descent import Feasible, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
@@ -198,6 +198,25 @@ class APGDStep:
         return halve
 
 
+_CHECKS = {
+    **LOOP_CHECKS,
+    "rho": lambda value: check_fraction("rho", value),
+    "momentum": lambda value: check_fraction("momentum", value),
+}
+
+
+def validate_options(**options: object) -> None:
+    """Check apgd's options (any of its keyword arguments but the generator) by the rules
+    :func:`apgd` applies, without a model or data.
+
+    A benchmark config is checked with this before any work starts.
+
+    Raises:
+        TypeError, ValueError: as :func:`apgd` would, naming the argument and the value.
+    """
+    check_loop_options(_CHECKS, options, "apgd")
+
+
 def apgd(
     model: nn.Module,
     x: Tensor,
@@ -289,9 +308,19 @@ def apgd(
         ``select``.
     """
     eps = check_non_negative("eps", eps)
-    steps = check_positive_int("steps", steps)
-    rho = check_fraction("rho", rho)
-    momentum = check_fraction("momentum", momentum)
+    validate_options(
+        norm=norm,
+        steps=steps,
+        loss=loss,
+        restarts=restarts,
+        bounds=bounds,
+        eot_samples=eot_samples,
+        early_stop=early_stop,
+        select=select,
+        rho=rho,
+        momentum=momentum,
+    )
+    rho, momentum = float(rho), float(momentum)
     return gradient_attack(
         model,
         x,

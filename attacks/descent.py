@@ -65,6 +65,34 @@ class Feasible:
         return (x_nat + self.geometry.project(delta, self.eps)).clamp(*self.bounds)
 
 
+@dataclass(frozen=True)
+class LoopOptions:
+    """The budget and the rules of one run of the loop, validated by the caller.
+
+    Attributes:
+        steps: gradient steps per restart (>= 1).
+        random_start: start each restart uniformly inside the ball instead of at x.
+        restarts: independent runs; later ones only attack samples not yet settled.
+        targeted: success means predicting y instead of avoiding it.
+        eot_samples: forward passes averaged per gradient (for stochastic models).
+        early_stop: stop updating a sample once an iterate fools the model.
+        select: FIRST_FOOLING or MAX_LOSS (see `Select`).
+    """
+
+    steps: int
+    random_start: bool
+    restarts: int
+    targeted: bool
+    eot_samples: int
+    early_stop: bool
+    select: Select = Select.FIRST_FOOLING
+
+    @property
+    def single_candidate(self) -> bool:
+        """One step and one restart (FGSM): nothing to select or stop early."""
+        return self.steps == 1 and self.restarts == 1
+
+
 @dataclass
 class FixedStep:
     """Projected gradient ascent with a constant step size (PGD, and FGSM as one step)."""
@@ -192,27 +220,25 @@ def _attack_once(
     active: _Active,
     best: _Best,
     rule: StepRule,
-    *,
-    steps: int,
-    targeted: bool,
-    eot_samples: int,
-    early_stop: bool,
+    options: LoopOptions,
 ) -> None:
     """One restart: ``steps`` gradient steps from active.x_k, offering each iterate to best."""
+
+    targeted, eot_samples = options.targeted, options.eot_samples
 
     def offer(objective: Tensor, scores: Tensor) -> None:
         prediction = scores.argmax(dim=1)
         fooled = prediction == active.y if targeted else prediction != active.y
         best.update(active.idx, active.x_k, objective, fooled)
 
-    for k in range(steps):
+    for k in range(options.steps):
         objective, grad, scores = _probe(
             evaluate, active.x_k, active.y, eot_samples, with_grad=True
         )
         if k > 0:  # x_0 is the start, not an iterate taken after a step
             offer(objective, scores)
             still_open = ~best.settled[active.idx]
-            if early_stop and not bool(still_open.all()):
+            if options.early_stop and not bool(still_open.all()):
                 active.keep(still_open)
                 rule.keep(still_open)
                 grad, objective = grad[still_open], objective[still_open]
@@ -235,14 +261,8 @@ def descend(
     *,
     feasible: Feasible,
     make_rule: Callable[[], StepRule],
-    steps: int,
-    random_start: bool,
-    restarts: int,
-    targeted: bool,
-    eot_samples: int,
-    early_stop: bool,
+    options: LoopOptions,
     generator: torch.Generator | None,
-    select: Select = Select.FIRST_FOOLING,
 ) -> Tensor:
     """Run the shared attack loop and return the per-sample best iterate.
 
@@ -250,46 +270,31 @@ def descend(
         evaluate: (x (B, ...), y (B,)) -> (objective to maximise (B,), logits (B, K)).
             Called on subsets of the batch as samples leave the active set.
         x: clean inputs (B, ...), already validated.
-        y: labels (B,), or target labels when ``targeted``.
+        y: labels (B,), or target labels when ``options.targeted``.
         feasible: the eps-ball and bounds every iterate must stay in.
         make_rule: builds a fresh step rule for each restart.
-        steps: gradient steps per restart (>= 1).
-        random_start: start each restart uniformly inside the ball instead of at x.
-        restarts: independent runs; later ones only attack samples not yet fooled.
-        targeted: success means predicting y instead of avoiding it.
-        eot_samples: forward passes averaged per gradient (for stochastic models).
-        early_stop: stop updating a sample once an iterate fools the model.
+        options: the budget and the rules of the loop (see `LoopOptions`).
         generator: source of the random starts.
-        select: FIRST_FOOLING or MAX_LOSS (see `Select`).
 
     Returns:
         (B, ...) tensor: per sample, the best iterate taken after a step: the first that
         fools the model, else the one with the highest objective (FIRST_FOOLING); or the
         one with the highest objective (MAX_LOSS).
     """
-    best = _Best.empty(x, select)
+    best = _Best.empty(x, options.select)
     all_idx = torch.arange(x.shape[0], device=x.device)
-    for restart in range(restarts):
+    for restart in range(options.restarts):
         idx = all_idx if restart == 0 else all_idx[~best.settled]
         if idx.numel() == 0:
             break
         x_nat = x[idx]
         x_0 = x_nat
-        if random_start:
+        if options.random_start:
             x_0 = feasible(x_nat, feasible.geometry.random_start(x_nat, feasible.eps, generator))
-        if steps == 1 and restarts == 1:
+        if options.single_candidate:
             # A single candidate (FGSM): it is the answer, no need to score it.
-            objective, grad, _ = _probe(evaluate, x_0, y, eot_samples, with_grad=True)
+            objective, grad, _ = _probe(evaluate, x_0, y, options.eot_samples, with_grad=True)
             return make_rule().step(x_0, x_nat, grad, objective).detach()
         active = _Active(idx=idx, x_nat=x_nat, y=y[idx], x_k=x_0)
-        _attack_once(
-            evaluate,
-            active,
-            best,
-            make_rule(),
-            steps=steps,
-            targeted=targeted,
-            eot_samples=eot_samples,
-            early_stop=early_stop,
-        )
+        _attack_once(evaluate, active, best, make_rule(), options)
     return best.x

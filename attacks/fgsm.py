@@ -1,13 +1,31 @@
-"""The fast gradient sign method (Goodfellow et al. 2015): one linf step of size eps."""
+"""The fast gradient sign method (Goodfellow et al. 2015): one step of size eps.
+
+Under linf the step is eps * sign(grad); under l2 it is eps * grad / |grad| (the fast
+gradient method, FGM). Both are one step of the shared loop in :mod:`attacks.descent`.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
-from attacks._driver import gradient_attack
+from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
 from attacks.descent import FixedStep
 from attacks.losses import Loss, LossFn
+from attacks.norms import Norm
+
+_CHECKS = {name: LOOP_CHECKS[name] for name in ("norm", "loss", "bounds", "targeted")}
+
+
+def validate_options(**options: object) -> None:
+    """Check fgsm's options (norm, loss, bounds, targeted) by the rules :func:`fgsm`
+    applies, without a model or data.
+
+    Raises:
+        TypeError, ValueError: as :func:`fgsm` would, naming the argument and the value.
+    """
+    check_loop_options(_CHECKS, options, "fgsm")
 
 
 def fgsm(
@@ -16,19 +34,28 @@ def fgsm(
     y: Tensor,
     eps: float,
     *,
+    norm: str | Norm = "linf",
     targeted: bool = False,
     loss: str | Loss | LossFn = "ce",
     bounds: tuple[float, float] = (0.0, 1.0),
+    generator: torch.Generator | None = None,
 ) -> Tensor:
-    """x + eps * sign(grad_x loss), clipped to the bounds: one step of the descent loop.
+    """One ascent step of size eps from x, clipped to the bounds: one step of the descent loop.
+
+    linf: x + eps * sign(grad_x loss) (FGSM); l2: x + eps * grad / |grad|_2 per sample
+    (FGM; a zero gradient leaves the sample where it is).
 
     Args:
         model: returns logits (B, K); run in eval mode, its training flags restored after.
         x: clean inputs (B, ...) within ``bounds``.
         y: true labels (B,), or target labels when ``targeted`` (then the step descends).
-        eps: the linf step, which is also the radius of the ball.
+        eps: the step, which is also the radius of the ball.
+        norm: "linf" or "l2".
+        targeted: drive the prediction to y instead of away from it.
         loss: "ce", "margin", "dlr", or (logits, y) -> (B,) to maximise.
         bounds: valid input range (low, high).
+        generator: accepted for the calling shape every attack shares (a
+            torch.Generator or None); fgsm draws nothing, so it is never used.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device.
@@ -39,7 +66,7 @@ def fgsm(
         x,
         y,
         eps,
-        norm="linf",
+        norm=norm,
         steps=1,
         make_rule=lambda feasible: FixedStep(feasible, eps),
         random_start=False,
@@ -49,5 +76,5 @@ def fgsm(
         bounds=bounds,
         eot_samples=1,
         early_stop=False,
-        generator=None,
+        generator=generator,
     )

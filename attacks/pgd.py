@@ -6,10 +6,29 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
-from attacks._driver import Objective, gradient_attack
+from attacks._driver import LOOP_CHECKS, Objective, check_loop_options, gradient_attack
 from attacks.descent import FixedStep, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
+
+
+def _check_step_size(value: object) -> float | None:
+    return None if value is None else check_non_negative("step_size", value)
+
+
+_CHECKS = {**LOOP_CHECKS, "step_size": _check_step_size}
+
+
+def validate_options(**options: object) -> None:
+    """Check pgd's options (any of its keyword arguments but the generator and the
+    objective) by the rules :func:`pgd` applies, without a model or data.
+
+    A benchmark config is checked with this before any work starts.
+
+    Raises:
+        TypeError, ValueError: as :func:`pgd` would, naming the argument and the value.
+    """
+    check_loop_options(_CHECKS, options, "pgd")
 
 
 def pgd(
@@ -74,8 +93,19 @@ def pgd(
         one with the highest loss ("max_loss").
     """
     eps = check_non_negative("eps", eps)
+    validate_options(
+        norm=norm,
+        steps=steps,
+        step_size=step_size,
+        restarts=restarts,
+        loss=loss,
+        bounds=bounds,
+        eot_samples=eot_samples,
+        early_stop=early_stop,
+        select=select,
+    )
     if step_size is None:
-        step_size = 2.5 * eps / steps if isinstance(steps, int) and steps > 0 else 0.0
+        step_size = 2.5 * eps / steps
     step_size = check_non_negative("step_size", step_size)
     return gradient_attack(
         model,

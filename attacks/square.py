@@ -14,15 +14,19 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import (
+    check_bool,
     check_bounds,
     check_fraction,
     check_inputs,
     check_non_negative,
+    check_options,
     check_positive_int,
+    resolve_loss,
 )
 from attacks._driver import make_evaluate
 from attacks.descent import Evaluate, eval_mode
 from attacks.losses import Loss, LossFn
+from attacks.norms import Norm
 
 # The paper's schedule for a 10,000-query budget: p halves after each of these queries.
 # Other budgets stretch the same shape over their own length.
@@ -157,12 +161,47 @@ def _search(
     return x_best
 
 
+def _check_norm(value: object) -> Norm:
+    """Square's windows move to corners of the linf ball: linf is the only norm."""
+    if value != Norm.LINF:
+        raise ValueError(
+            f"norm must be 'linf' (the Square attack searches the linf ball); got {value!r}"
+        )
+    return Norm.LINF
+
+
+def _check_loss(value: object) -> object:
+    resolve_loss(value)
+    return value
+
+
+_CHECKS = {
+    "norm": _check_norm,
+    "n_queries": lambda value: check_positive_int("n_queries", value),
+    "p_init": lambda value: check_fraction("p_init", value, allow_zero=False),
+    "loss": _check_loss,
+    "targeted": lambda value: check_bool("targeted", value),
+    "bounds": check_bounds,
+}
+
+
+def validate_options(**options: object) -> None:
+    """Check square's options (any of its keyword arguments but the generator) by the
+    rules :func:`square` applies, without a model or data.
+
+    Raises:
+        TypeError, ValueError: as :func:`square` would, naming the argument and the value.
+    """
+    check_options(_CHECKS, options, "square")
+
+
 def square(
     model: nn.Module,
     x: Tensor,
     y: Tensor,
     eps: float,
     *,
+    norm: str | Norm = "linf",
     n_queries: int = 1000,
     p_init: float = 0.8,
     loss: str | Loss | LossFn = "margin",
@@ -182,6 +221,8 @@ def square(
         x: clean images (B, C, H, W) in pixel space within ``bounds``.
         y: true labels (B,), or target labels when ``targeted``.
         eps: radius of the linf ball (e.g. 8/255 on CIFAR).
+        norm: "linf", the only one (accepted for the calling shape every attack shares;
+            any other value is a ValueError).
         n_queries: model evaluations per sample, the starting point included.
         p_init: the fraction of pixels the first updates change; it shrinks on the
             schedule of :func:`p_schedule`.
@@ -197,8 +238,8 @@ def square(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     eps = check_non_negative("eps", eps)
-    n_queries = check_positive_int("n_queries", n_queries)
-    p_init = check_fraction("p_init", p_init, allow_zero=False)
+    validate_options(norm=norm, n_queries=n_queries, p_init=p_init, bounds=bounds)
+    p_init = float(p_init)
     bounds = check_bounds(bounds)
     check_inputs(x, y, bounds)
     if x.dim() != 4:

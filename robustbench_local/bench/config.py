@@ -356,21 +356,21 @@ def _parse_attack(data: object, index: int, source: str, norm: str) -> AttackSpe
                 ),
                 key,
             )
-        default = entry.params[key]
-        expected: tuple[type, ...] = (float,) if default is None else (type(default),)
-        if isinstance(default, float) or default is None:
-            expected = (int, float)
-        if isinstance(value, bool) is not isinstance(default, bool) or not isinstance(
-            value, expected
-        ):
-            shown = "a number" if default is None else _kind_name((type(default),))
-            table.fail(f"must be {shown}; got {type(value).__name__} {value!r}", key)
+        kind = entry.types[key]
+        expected: tuple[type, ...] = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) is not (kind is bool) or not isinstance(value, expected):
+            table.fail(f"must be {_kind_name((kind,))}; got {type(value).__name__} {value!r}", key)
         if (
             isinstance(value, (int, float))
             and not isinstance(value, bool)
             and (not math.isfinite(value) or value < 0)
         ):
             table.fail(f"must be a finite number >= 0; got {value!r}", key)
+    # The attack's own rules (attacks.pgd.validate_options, ...), so a value the attack
+    # would reject (steps = 0, loss = "foo") stops the run before any model is trained.
+    problem = entry.problem(params)
+    if problem is not None:
+        table.fail(problem[1], problem[0])
     if norm not in entry.norms:
         table.fail(
             f"attack {name!r} supports norm {' or '.join(sorted(entry.norms))}, but "

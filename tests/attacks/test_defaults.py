@@ -119,7 +119,8 @@ def test_resolution_table(monkeypatch, digits, declared, early_stop, select, exp
     seen = {}
 
     def fake_descend(evaluate, x, y, **kwargs):
-        seen.update(early_stop=kwargs["early_stop"], select=kwargs["select"])
+        options = kwargs["options"]
+        seen.update(early_stop=options.early_stop, select=options.select)
         return x
 
     monkeypatch.setattr(attacks._driver, "descend", fake_descend)

@@ -74,6 +74,44 @@ def test_fgsm_moves_a_binary_margin_by_exactly_eps_times_l1_norm() -> None:
     torch.testing.assert_close(margin_after - margin_before, eps * w_diff.abs().sum().expand(16))
 
 
+def test_l2_fgsm_is_the_normalised_gradient_step_on_a_linear_model() -> None:
+    # FGM: x + eps * g / |g|_2 per sample, with g the cross-entropy's input gradient.
+    weight, bias = _random_linear(classes=5, dims=12, seed=0)
+    model = linear_model(weight, bias)
+    generator = torch.Generator().manual_seed(1)
+    x = 0.3 + 0.4 * torch.rand(32, 12, generator=generator, dtype=DTYPE)
+    y = torch.randint(0, 5, (32,), generator=generator)
+    eps = 0.05  # below 0.3: the step stays inside the bounds, so clipping never acts
+
+    probs = torch.softmax(x @ weight.T + bias, dim=1)
+    grad = (probs - torch.nn.functional.one_hot(y, 5).to(DTYPE)) @ weight
+    expected = x + eps * grad / grad.norm(dim=1, keepdim=True)
+
+    x_adv = fgsm(model, x, y, eps, norm="l2")
+    assert x_adv.dtype == DTYPE
+    torch.testing.assert_close(x_adv, expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close((x_adv - x).norm(dim=1), torch.full((32,), eps, dtype=DTYPE))
+
+
+def test_l2_fgsm_moves_a_binary_margin_by_exactly_eps_times_l2_norm() -> None:
+    model, weight, x, y = _binary_linear()
+    eps = 0.02
+    w_diff = weight[1] - weight[0]
+    gain = fgsm(model, x, y, eps, norm="l2") @ w_diff - x @ w_diff
+    torch.testing.assert_close(gain, eps * w_diff.norm().expand(16))
+
+
+def test_fgsm_accepts_a_generator_and_draws_nothing() -> None:
+    weight, bias = _random_linear(classes=3, dims=6, seed=2)
+    model = linear_model(weight, bias)
+    x = torch.full((4, 6), 0.5, dtype=DTYPE)
+    y = torch.tensor([0, 1, 2, 0])
+    generator = torch.Generator().manual_seed(7)
+    state = generator.get_state()
+    assert torch.equal(fgsm(model, x, y, 0.1, generator=generator), fgsm(model, x, y, 0.1))
+    assert torch.equal(generator.get_state(), state)
+
+
 @pytest.mark.parametrize(("norm", "dual"), [("linf", 1.0), ("l2", 2.0)])
 def test_pgd_reaches_the_optimal_margin_of_a_binary_linear_model(norm: str, dual: float) -> None:
     """Under linf the best margin gain is eps*||w||_1; under l2 it is eps*||w||_2.

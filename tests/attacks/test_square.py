@@ -350,6 +350,7 @@ def batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         ({"loss": "hinge"}, ValueError, r"loss must be one of 'ce', 'margin', 'dlr'; got 'hinge'"),
         ({"bounds": (1.0, 0.0)}, ValueError, r"bounds must satisfy low < high; got \(1.0, 0.0\)"),
         ({"generator": 3}, TypeError, r"generator must be a torch.Generator or None; got 3"),
+        ({"norm": "l2"}, ValueError, r"norm must be 'linf' \(the Square attack .*\); got 'l2'"),
     ],
 )
 def test_bad_arguments(batch, kwargs, error, pattern) -> None:
@@ -373,3 +374,12 @@ def test_inputs_must_be_images(batch) -> None:
     for eps in (0.1, 0.0):  # eps 0 returns x, but checks the labels all the same
         with pytest.raises(ValueError, match=r"y must hold labels in \[0, 4\)"):
             square(model, x, torch.tensor([0, 1, 4]), eps)
+
+
+def test_norm_linf_is_the_default(batch) -> None:
+    model, x, y = batch
+    runs = [
+        square(model, x, y, 0.1, n_queries=5, generator=torch.Generator().manual_seed(0), **norm)
+        for norm in ({}, {"norm": "linf"})
+    ]
+    assert torch.equal(runs[0], runs[1])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torch import nn
@@ -114,3 +116,38 @@ def test_x_must_be_a_float_tensor(batch) -> None:
         TypeError, match=r"x must be a floating-point tensor; got dtype torch.uint8"
     ):
         pgd(model, (x * 255).to(torch.uint8), y, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "pattern"),
+    [
+        ({"norm": "l3"}, ValueError, r"norm must be one of 'linf', 'l2'; got 'l3'"),
+        ({"generator": 0}, TypeError, r"generator must be a torch.Generator or None; got 0"),
+        ({"loss": "hinge"}, ValueError, r"loss must be one of 'ce', 'margin', 'dlr'; got 'hinge'"),
+    ],
+)
+def test_fgsm_bad_arguments(batch, kwargs, error, pattern) -> None:
+    model, x, y = batch
+    with pytest.raises(error, match=pattern):
+        fgsm(model, x, y, 0.1, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("attack", "options", "error", "pattern"),
+    [
+        ("pgd", {"steps": 0}, ValueError, r"steps must be an int >= 1; got 0"),
+        ("pgd", {"select": "bogus"}, ValueError, r"select must be one of"),
+        ("pgd", {"early_stop": True, "select": "max_loss"}, ValueError, r"early_stop=True"),
+        ("pgd", {"stepz": 3}, TypeError, r"pgd has no option 'stepz'"),
+        ("apgd", {"rho": 2}, ValueError, r"rho must be a number in \[0, 1\]; got 2"),
+        ("fgsm", {"norm": "l1"}, ValueError, r"norm must be one of"),
+        ("square", {"p_init": 2}, ValueError, r"p_init must be a number in \(0, 1\]"),
+        ("square", {"norm": "l2"}, ValueError, r"norm must be 'linf'"),
+    ],
+)
+def test_validate_options_applies_the_attacks_own_rules(attack, options, error, pattern) -> None:
+    # The rules a benchmark config is checked with before any work starts.
+    module = importlib.import_module(f"attacks.{attack}")
+    with pytest.raises(error, match=pattern):
+        module.validate_options(**options)
+    module.validate_options()  # nothing given, nothing wrong

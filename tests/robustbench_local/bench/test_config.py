@@ -206,3 +206,60 @@ def test_attack_samples_default_and_errors(tmp_path) -> None:
     stray = ISSUE_EXAMPLE.replace("ensemble = 5", "ensemble = 5\nattack_samples = 4")
     with pytest.raises(ConfigError, match=r"'ensemble'.attack_samples: `attack_samples` applies"):
         load_config(_write(tmp_path, stray))
+
+
+@pytest.mark.parametrize(
+    ("attack", "line", "pattern"),
+    [
+        (
+            "pgd",
+            'loss = "foo"',
+            r"'pgd'.loss: loss must be one of 'ce', 'margin', 'dlr'; got 'foo'",
+        ),
+        ("pgd", "steps = 0", r"'pgd'.steps: steps must be an int >= 1; got 0"),
+        ("pgd", "restarts = 0", r"'pgd'.restarts: restarts must be an int >= 1; got 0"),
+        ("pgd", "eot_samples = 0", r"'pgd'.eot_samples: eot_samples must be an int >= 1"),
+        ("pgd", 'select = "bogus"', r"'pgd'.select: select must be one of 'first_fooling'"),
+        (
+            "pgd",
+            'early_stop = true\nselect = "max_loss"',
+            r"'pgd'.select: early_stop=True stops at the first fooling iterate",
+        ),
+        ("pgd", "early_stop = 1", r"'pgd'.early_stop: must be true or false; got int 1"),
+        ("pgd", "select = 1", r"'pgd'.select: must be a string; got int 1"),
+        ("pgd", 'step_size = "big"', r"'pgd'.step_size: must be a number; got str"),
+        ("apgd-ce", "steps = 0", r"'apgd-ce'.steps: steps must be an int >= 1; got 0"),
+        ("apgd-dlr", "rho = 2", r"'apgd-dlr'.rho: rho must be a number in \[0, 1\]; got 2"),
+        ("apgd-ce", "momentum = 1.5", r"'apgd-ce'.momentum: momentum must be a number in \[0, 1\]"),
+        ("apgd-ce", 'select = "bogus"', r"'apgd-ce'.select: select must be one of"),
+        ("fgsm", 'loss = "foo"', r"'fgsm'.loss: loss must be one of 'ce', 'margin', 'dlr'"),
+        ("square", "n_queries = 0", r"'square'.n_queries: n_queries must be an int >= 1; got 0"),
+        ("square", "p_init = 2", r"'square'.p_init: p_init must be a number in \(0, 1\]; got 2"),
+        ("square", "p_init = 0", r"'square'.p_init: p_init must be a number in \(0, 1\]"),
+        ("pgd-adaptive", "steps = 0", r"'pgd-adaptive'.steps: steps must be an int >= 1"),
+        ("pgd-adaptive", "weight = -1.0", r"'pgd-adaptive'.weight: must be a finite number >= 0"),
+    ],
+)
+def test_attack_values_are_checked_by_the_attacks_own_rules(
+    tmp_path, attack, line, pattern
+) -> None:
+    # Caught when the config is read, before any model is trained.
+    text = ISSUE_EXAMPLE + f'\n[[attacks]]\nname = "{attack}"\nlabel = "x"\n{line}\n'
+    with pytest.raises(
+        ConfigError, match=r"bench.toml: \[\[attacks\]\] " + pattern.replace(f"'{attack}'", "'x'")
+    ):
+        load_config(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("attack", "lines"),
+    [
+        ("pgd", 'early_stop = false\nselect = "max_loss"\nstep_size = 1\nloss = "margin"'),
+        ("apgd-ce", 'early_stop = true\nselect = "first_fooling"\nrho = 1\nmomentum = 0.5'),
+        ("square", "n_queries = 10\np_init = 1"),
+        ("pgd-adaptive", "steps = 5\nweight = 0.5\nstep_size = 0.01"),
+    ],
+)
+def test_good_attack_values_pass(tmp_path, attack, lines) -> None:
+    text = ISSUE_EXAMPLE + f'\n[[attacks]]\nname = "{attack}"\nlabel = "x"\n{lines}\n'
+    assert load_config(_write(tmp_path, text)).attacks[-1].name == attack

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attacks import pgd, square
 from attacks.descent import eval_mode
-from attacks.losses import margin
+from attacks.losses import LOSSES, Loss
+from robustbench_local.registry import parse_option
 
 __all__ = [
     "DIAGNOSTIC_EXAMPLES",
@@ -51,18 +51,13 @@ def input_gradients(model: nn.Module, x: Tensor, y: Tensor, loss: str = "ce") ->
     Args:
         model: returns logits (B, K).
         x: inputs (B, ...); y: labels (B,).
-        loss: "ce" (cross-entropy) or "margin" (max other logit - label logit).
+        loss: a loss of the attacks (`attacks.losses.LOSSES`): "ce" (cross-entropy),
+            "margin" (max other logit - label logit) or "dlr".
     """
+    loss_fn = LOSSES[parse_option(Loss, loss, "loss")]  # the attacks' own losses
     with torch.enable_grad(), eval_mode(model):
         x_in = x.detach().clone().requires_grad_(True)
-        logits = model(x_in).float()
-        if loss == "ce":
-            value = F.cross_entropy(logits, y, reduction="sum")
-        elif loss == "margin":
-            value = margin(logits, y).sum()
-        else:
-            raise ValueError(f"loss must be 'ce' or 'margin'; got {loss!r}")
-        (grad,) = torch.autograd.grad(value, x_in)
+        (grad,) = torch.autograd.grad(loss_fn(model(x_in).float(), y).sum(), x_in)
     return grad
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
@@ -13,6 +12,7 @@ from reports.catalogue import FIGURES, FigureSpec
 from reports.figures._common import RC, FigureUnavailable, placeholder, png_bytes
 from reports.page import render_report
 from reports.run_data import RunData
+from robustbench_local.results.records import FigureEntry, Summary
 from robustbench_local.results.store import ResultsStore
 from robustbench_local.results.summary import summarize, write_summary
 
@@ -37,13 +37,17 @@ def _draw(spec: FigureSpec, run: RunData) -> tuple[bytes, str]:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write via a temporary file, so a reader never sees half a file."""
+    """Write via a temporary file, so a reader never sees half a file (nor, after a full
+    disk, a partial one)."""
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def build_report(run_dir: Path, *, eps: float | None = None) -> dict[str, Any]:
+def build_report(run_dir: Path, *, eps: float | None = None) -> Summary:
     """Write the figures, ``summary.json`` and ``report.html`` of the run in ``run_dir``.
 
     Reads ``run_dir/results.sqlite`` read-only and never runs a model, so it works on a run
@@ -56,8 +60,8 @@ def build_report(run_dir: Path, *, eps: float | None = None) -> dict[str, Any]:
             positive one (`reports.selection.chosen_eps`).
 
     Returns:
-        the summary as written to ``summary.json`` (NaN as None), with ``figures`` filled:
-        [{"id", "title", "path" (relative to run_dir), "caption"}].
+        the summary as written to ``summary.json`` (there NaN is null), with its figures
+        (id, title, path relative to run_dir, caption).
     """
     run_dir = Path(run_dir)
     pngs: dict[str, bytes] = {}
@@ -71,9 +75,9 @@ def build_report(run_dir: Path, *, eps: float | None = None) -> dict[str, Any]:
             path = f"{FIGURES_DIR}/{spec.id}.png"
             _write(run_dir / path, png)
             pngs[spec.id] = png
-            figures.append({"id": spec.id, "title": spec.title, "path": path, "caption": caption})
-    summary["figures"] = figures
-    written = write_summary(summary, run_dir / "summary.json")
-    html = render_report(written, run.headline, run.palette, pngs)
+            figures.append(FigureEntry(spec.id, spec.title, path, caption))
+    summary = summary.with_figures(figures)
+    write_summary(summary, run_dir / "summary.json")
+    html = render_report(summary, run.headline, run.palette, pngs)
     _write(run_dir / "report.html", html.encode("utf-8"))
-    return written
+    return summary

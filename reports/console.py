@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, attack_label, headline
 from reports.selection import attack_order, chosen_eps_rule, result
+from robustbench_local.results.records import Summary
 
 __all__ = ["ADAPTIVE_MARK", "ConsoleReport", "TextTable", "console_report"]
 
@@ -42,8 +41,8 @@ class ConsoleReport:
     warnings: list[str]
 
 
-def console_report(summary: Mapping[str, Any], eps: float | None = None) -> ConsoleReport:
-    """The console's tables of a run summary (NaN or null for undefined numbers).
+def console_report(summary: Summary, eps: float | None = None) -> ConsoleReport:
+    """The console's tables of a run summary.
 
     Args:
         summary: a run summary.
@@ -56,13 +55,11 @@ def console_report(summary: Mapping[str, Any], eps: float | None = None) -> Cons
         model: strongest attack at the chosen eps, ECE, detection AUROC); notes and warnings.
     """
     head = headline(summary, eps)
-    run = summary.get("run", {})
+    run = summary.run
     facts = ", ".join(
-        str(v)
-        for v in (run.get("dataset"), f"n={run.get('n_examples')}", run.get("norm"))
-        if v is not None
+        str(v) for v in (run.dataset, f"n={run.n_examples}", run.norm) if v is not None
     )
-    adaptive = {r["attack"] for r in summary.get("results", []) if r.get("kind") == "adaptive"}
+    adaptive = {r.attack for r in summary.results if r.kind == "adaptive"}
     rows = []
     for row in head.rows:
         for attack in attack_order(summary):
@@ -70,12 +67,12 @@ def console_report(summary: Mapping[str, Any], eps: float | None = None) -> Cons
             if not any(by_eps):
                 continue
             label = attack + (ADAPTIVE_MARK if attack in adaptive else "")
-            cells = ["" if r is None else pct(r.get("accuracy")) for r in by_eps]
+            cells = ["" if r is None else pct(r.accuracy) for r in by_eps]
             rows.append([row.model, label, *cells])
         worst = [pct(row.worst_accuracy[e]) if e in row.worst_accuracy else "" for e in head.eps]
         rows.append([row.model, WORST, *worst])
     accuracy = TextTable(
-        title=f"robust accuracy by eps: {run.get('name')} ({facts})",
+        title=f"robust accuracy by eps: {run.name} ({facts})",
         headers=["model", "attack", *(fmt_eps(e) for e in head.eps)],
         rows=rows,
         text_columns=2,
@@ -111,6 +108,6 @@ def console_report(summary: Mapping[str, Any], eps: float | None = None) -> Cons
         chosen_eps=head.chosen_eps,
         accuracy=accuracy,
         headline=headline_table,
-        notes=[str(n) for n in summary.get("notes") or []],
-        warnings=[str(w) for w in summary.get("warnings") or []],
+        notes=list(summary.notes),
+        warnings=list(summary.warnings),
     )

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from reports.formatting import num
 from reports.selection import (
     chosen_eps,
     eps_values,
@@ -19,6 +16,7 @@ from reports.selection import (
     result,
     strongest_attack,
 )
+from robustbench_local.results.records import Summary
 from robustbench_local.results.schema import DETECTION_SCORES
 
 __all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "attack_label", "headline"]
@@ -62,26 +60,26 @@ class Headline:
     rows: list[ModelRow]
 
 
-def _clean_accuracy(summary: Mapping[str, Any], model: str) -> float:
-    values = [num(r.get("clean_accuracy")) for r in summary["results"] if r["model"] == model]
+def _clean_accuracy(summary: Summary, model: str) -> float:
+    values = [r.metric("clean_accuracy") for r in summary.rows_of(model)]
     values = [v for v in values if not math.isnan(v)]
     # The median: exactly the shared value when every job agrees (a deterministic model).
     return statistics.median(values) if values else math.nan
 
 
-def attack_label(summary: Mapping[str, Any], attack: str | None) -> str:
+def attack_label(summary: Summary, attack: str | None) -> str:
     """A headline's strongest attack, marked when it is a detection-evasion attack."""
     if attack is None:
         return "n/a"
-    kinds = {r.get("kind") for r in summary.get("results", []) if r["attack"] == attack}
+    kinds = {r.kind for r in summary.results if r.attack == attack}
     return f"{attack} (detection-evasion)" if kinds == {"adaptive"} else attack
 
 
-def headline(summary: Mapping[str, Any], eps: float | None = None) -> Headline:
+def headline(summary: Summary, eps: float | None = None) -> Headline:
     """Per-model headline numbers.
 
     Args:
-        summary: a run summary (NaN or null for undefined numbers).
+        summary: a run summary.
         eps: the eps for the attack-specific columns; default `selection.chosen_eps`.
 
     Returns:
@@ -91,11 +89,7 @@ def headline(summary: Mapping[str, Any], eps: float | None = None) -> Headline:
     eps = chosen_eps(all_eps) if eps is None else eps
     rows = []
     for model in model_order(summary):
-        worst = {
-            float(w["eps"]): num(w.get("accuracy"))
-            for w in summary.get("worst_case", [])
-            if w["model"] == model
-        }
+        worst = {w.eps: w.accuracy for w in summary.worst_case if w.model == model}
         attack = None if eps is None else strongest_attack(summary, model, eps)
         row = None if attack is None or eps is None else result(summary, model, attack, eps)
         if row is None:
@@ -107,11 +101,11 @@ def headline(summary: Mapping[str, Any], eps: float | None = None) -> Headline:
                 clean_accuracy=_clean_accuracy(summary, model),
                 worst_accuracy=worst,
                 attack=attack,
-                accuracy=num(row.get("accuracy")),
-                mean_confidence=num(row.get("mean_confidence")),
-                ece_clean=num(row.get("clean_ece")),
-                ece_adv=num(row.get("ece")),
-                auroc={s: num(row.get(f"auroc_{s}")) for s in DETECTION_SCORES},
+                accuracy=row.accuracy,
+                mean_confidence=row.metric("mean_confidence"),
+                ece_clean=row.metric("clean_ece"),
+                ece_adv=row.metric("ece"),
+                auroc={s: row.metric(f"auroc_{s}") for s in DETECTION_SCORES},
             )
         )
     return Headline(eps=all_eps, chosen_eps=eps, rows=rows)

@@ -11,20 +11,19 @@ the worst-case accuracy at the largest shared eps; runs that share no eps are no
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, ModelRow, headline
 from reports.html import Html, esc, join, page, table
 from reports.selection import chosen_eps, eps_values
+from robustbench_local.results.records import Summary, SummaryFormatError
 from robustbench_local.results.store import ResultsStore, StoreError
-from robustbench_local.results.summary import summarize
+from robustbench_local.results.summary import read_summary, summarize
 
 __all__ = ["RunEntry", "build_leaderboard", "load_runs"]
 
@@ -36,35 +35,19 @@ class RunEntry:
     """One run folder as read: its summary and where the summary came from."""
 
     folder: Path
-    summary: dict[str, Any]
+    summary: Summary
     source: str  # "results.sqlite" or "summary.json"
 
     @property
     def key(self) -> tuple[str, str]:
         """(dataset, norm): the group whose numbers are comparable."""
-        run = self.summary.get("run", {})
-        return str(run.get("dataset")), str(run.get("norm"))
+        return str(self.summary.run.dataset), str(self.summary.run.norm)
 
 
 def _usable(entry: RunEntry) -> RunEntry:
-    """The entry, if its summary has the shape a leaderboard reads and at least one job."""
-    summary = entry.summary
-    if not isinstance(summary, dict) or not all(
-        isinstance(summary.get(key), kind)
-        for key, kind in (("run", dict), ("results", list), ("worst_case", list))
-    ):
-        raise ValueError(
-            f"{entry.folder.name}: {entry.source} is not a run summary (it needs 'run', "
-            f"'results' and 'worst_case')"
-        )
-    if not summary["results"]:
+    """The entry, if it has at least one job (its shape was checked when it was read)."""
+    if not entry.summary.results:
         raise ValueError(f"{entry.folder.name}: no finished jobs (a run that failed or never ran)")
-    try:
-        headline(summary)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ValueError(
-            f"{entry.folder.name}: {entry.source} has rows of the wrong shape ({err!r})"
-        ) from None
     return entry
 
 
@@ -80,10 +63,13 @@ def _read(folder: Path) -> RunEntry:
     summary_path = folder / "summary.json"
     if summary_path.is_file():
         try:
-            summary = json.loads(summary_path.read_text("utf-8"))
-            return _usable(RunEntry(folder, summary, "summary.json"))
-        except (OSError, ValueError) as err:
+            summary = read_summary(summary_path)
+        except SummaryFormatError as err:
+            raise ValueError(f"{folder.name}: summary.json is not a run summary ({err})") from None
+        except OSError as err:
             error = err
+        else:
+            return _usable(RunEntry(folder, summary, "summary.json"))
     raise ValueError(f"{folder.name}: unreadable ({error})")
 
 
@@ -116,14 +102,14 @@ def _sort_key(row: ModelRow, eps: float | None) -> float:
 
 
 def _link(entry: RunEntry) -> Html:
-    name = entry.summary.get("run", {}).get("name")
+    name = entry.summary.run.name
     label = entry.folder.name if not name or name == entry.folder.name else name
     text = esc(label)
     if (entry.folder / "report.html").is_file():
         href = quote(f"{entry.folder.name}/report.html")
         text = Html(f'<a href="{esc(href)}">{esc(label)}</a>')
-    status = "" if entry.summary.get("run", {}).get("complete") else " (in progress)"
-    warnings = entry.summary.get("warnings") or []
+    status = "" if entry.summary.run.complete else " (in progress)"
+    warnings = entry.summary.warnings
     flag = f"<br><strong>{len(warnings)} warning(s): see its report</strong>" if warnings else ""
     return Html(f"{text}<br><small>{esc(entry.folder.name)}{esc(status)}</small>{flag}")
 
@@ -159,7 +145,7 @@ def _group(runs: list[RunEntry]) -> Html:
             cells = [
                 _link(entry),
                 row.model,
-                entry.summary.get("run", {}).get("n_examples"),
+                entry.summary.run.n_examples,
                 pct(row.clean_accuracy),
                 *worst,
                 attack,

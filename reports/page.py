@@ -11,6 +11,7 @@ from reports.headline import DETECTION_SCORES, SHORT, Headline, attack_label
 from reports.html import Html, data_uri, esc, join, page, swatch, table
 from reports.palette import Palette
 from reports.selection import chosen_eps_rule
+from robustbench_local.results.records import FigureEntry, RunInfo, Summary
 
 __all__ = ["render_report"]
 
@@ -38,25 +39,25 @@ DOT = " \u00b7 "
 PERCENT = {"clean_accuracy", "accuracy", "attack_success_rate", "mean_confidence"}
 
 
-def _expected_jobs(run: Mapping[str, Any]) -> int | None:
-    config = run.get("config") or {}
+def _expected_jobs(run: RunInfo) -> int | None:
+    config = run.config
     try:
         return len(config["models"]) * len(config["attacks"]) * len(config["sweep"]["eps"])
     except (KeyError, TypeError):
         return None
 
 
-def _facts(summary: Mapping[str, Any]) -> Html:
-    run = summary["run"]
-    done = len(summary["results"])
+def _facts(summary: Summary) -> Html:
+    run = summary.run
+    done = len(summary.results)
     expected = _expected_jobs(run)
-    if run.get("complete"):
+    if run.complete:
         status = Html(f'<span class="status">complete: {done} jobs</span>')
     else:
         of = f" of {expected}" if expected else ""
         status = Html(f'<span class="status partial">in progress: {done}{of} jobs stored</span>')
     facts = [
-        text.format(run[key])
+        text.format(getattr(run, key))
         for key, text in (
             ("dataset", "dataset {}"),
             ("n_examples", "{} examples"),
@@ -64,13 +65,13 @@ def _facts(summary: Mapping[str, Any]) -> Html:
             ("seed", "seed {}"),
             ("digest", "config digest {}"),
         )
-        if run.get(key) is not None
+        if getattr(run, key) is not None
     ]
     return Html(f'<p class="facts">{join([*facts, status], DOT)}</p>')
 
 
-def _warnings(summary: Mapping[str, Any]) -> Html:
-    warnings = summary.get("warnings") or []
+def _warnings(summary: Summary) -> Html:
+    warnings = summary.warnings
     if not warnings:
         return Html("")
     items = join(Html(f"<li>{esc(w)}</li>") for w in warnings)
@@ -80,17 +81,17 @@ def _warnings(summary: Mapping[str, Any]) -> Html:
     )
 
 
-def _notes(summary: Mapping[str, Any]) -> Html:
+def _notes(summary: Summary) -> Html:
     """What a reader needs to read some rows right (an adaptive attack's accuracy is not a
     bound; saturated samples re-attacked with the margin loss): not warnings."""
-    notes = summary.get("notes") or []
+    notes = summary.notes
     if not notes:
         return Html("")
     items = join(Html(f"<li>{esc(n)}</li>") for n in notes)
     return Html(f'<div class="note"><strong>Notes on some rows:</strong><ul>{items}</ul></div>')
 
 
-def _headline_table(head: Headline, palette: Palette, summary: Mapping[str, Any]) -> Html:
+def _headline_table(head: Headline, palette: Palette, summary: Summary) -> Html:
     positive = [e for e in head.eps if e > 0]
     at = f"eps {fmt_eps(head.chosen_eps)}" if head.chosen_eps is not None else "(no eps > 0)"
     headers = [
@@ -142,29 +143,28 @@ def _cell(key: str, value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _figures(figures: Sequence[Mapping[str, Any]], pngs: Mapping[str, bytes]) -> Html:
+def _figures(figures: Sequence[FigureEntry], pngs: Mapping[str, bytes]) -> Html:
     blocks = []
     for fig in figures:
         image = ""
-        if fig["id"] in pngs:
-            image = f'<img src="{data_uri(pngs[fig["id"]])}" alt="{esc(fig["title"])}">'
+        if fig.id in pngs:
+            image = f'<img src="{data_uri(pngs[fig.id])}" alt="{esc(fig.title)}">'
         blocks.append(
-            f'<figure id="{esc(fig["id"])}">{image}<figcaption>'
-            f'<span class="title">{esc(fig["title"])}.</span> {esc(fig["caption"])} '
-            f'<span class="note">(<a href="{esc(fig["path"])}">{esc(fig["path"])}</a>)</span>'
+            f'<figure id="{esc(fig.id)}">{image}<figcaption>'
+            f'<span class="title">{esc(fig.title)}.</span> {esc(fig.caption)} '
+            f'<span class="note">(<a href="{esc(fig.path)}">{esc(fig.path)}</a>)</span>'
             "</figcaption></figure>"
         )
     return Html("".join(blocks))
 
 
 def render_report(
-    summary: Mapping[str, Any], head: Headline, palette: Palette, pngs: Mapping[str, bytes]
+    summary: Summary, head: Headline, palette: Palette, pngs: Mapping[str, bytes]
 ) -> str:
     """The report page.
 
     Args:
-        summary: the summary as written to summary.json (null for undefined numbers), with
-            its figures list filled.
+        summary: the run's summary, with its figures filled.
         head: the run's headline numbers.
         palette: the run's model colours.
         pngs: figure id -> PNG bytes, embedded as data URIs.
@@ -172,21 +172,18 @@ def render_report(
     Returns:
         the HTML document.
     """
-    run = summary["run"]
-    name = run.get("name") or "unnamed run"
-    nav = join(
-        Html(f'<li><a href="#{esc(f["id"])}">{esc(f["title"])}</a></li>')
-        for f in summary["figures"]
-    )
+    run = summary.run
+    name = run.name or "unnamed run"
+    nav = join(Html(f'<li><a href="#{esc(f.id)}">{esc(f.title)}</a></li>') for f in summary.figures)
     results = table(
         [label for _, label in RESULT_COLUMNS],
-        ([_cell(k, r.get(k)) for k, _ in RESULT_COLUMNS] for r in summary["results"]),
+        ([_cell(k, r.value(k)) for k, _ in RESULT_COLUMNS] for r in summary.results),
         numeric_from=2,
         text_columns={len(RESULT_COLUMNS) - 1},
     )
-    environment = run.get("environment") or {}
+    environment = run.environment
     env_table = table(["package / setting", "value"], sorted(environment.items()), numeric_from=2)
-    config = json.dumps(run.get("config") or {}, indent=2, sort_keys=False)
+    config = json.dumps(run.config, indent=2, sort_keys=False)
     body = Html(
         f"<h1>Robustness report: {esc(name)}</h1>"
         f"{_facts(summary)}"
@@ -194,12 +191,12 @@ def render_report(
         f"{_warnings(summary)}{_notes(summary)}{_headline_table(head, palette, summary)}"
         f"<nav><ol>{nav}</ol></nav>"
         "<h2>Figures</h2>"
-        f"{_figures(summary['figures'], pngs)}"
+        f"{_figures(summary.figures, pngs)}"
         "<h2>All results</h2>"
-        f"<details><summary>{len(summary['results'])} jobs, one row each</summary>"
+        f"<details><summary>{len(summary.results)} jobs, one row each</summary>"
         f"{results}</details>"
         "<h2>Run</h2>"
-        f"<p>Config source: <code>{esc(run.get('config_source'))}</code></p>"
+        f"<p>Config source: <code>{esc(run.config_source)}</code></p>"
         f"<details open><summary>config</summary><pre>{esc(config)}</pre></details>"
         "<h3>Environment (package versions and device)</h3>"
         f"{env_table}"

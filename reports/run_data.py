@@ -6,13 +6,10 @@ kept, so a figure and its caption read each job once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from reports.formatting import num
 from reports.headline import Headline, headline
 from reports.palette import Palette
 from reports.selection import (
@@ -22,6 +19,7 @@ from reports.selection import (
     result,
     strongest_attack,
 )
+from robustbench_local.results.records import Summary
 from robustbench_local.results.store import JobKey, ResultsStore
 
 __all__ = ["RunData"]
@@ -32,12 +30,12 @@ class RunData:
     """A run's summary, its headline numbers and lazy access to its per-sample rows.
 
     Args:
-        summary: ``summarize(store)`` (NaN, not null, for undefined numbers).
+        summary: ``summarize(store)``.
         store: the run's store, open read-only for as long as figures are drawn.
         eps: the eps to zoom in on; default `selection.chosen_eps`.
     """
 
-    summary: Mapping[str, Any]
+    summary: Summary
     store: ResultsStore
     eps: float | None = None
     _samples: dict[JobKey, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -52,7 +50,7 @@ class RunData:
 
     @property
     def norm(self) -> str:
-        return str(self.summary["run"].get("norm") or "linf")
+        return self.summary.run.norm or "linf"
 
     @property
     def eps_label(self) -> str:
@@ -73,19 +71,13 @@ class RunData:
             two (P,) float64 arrays sorted by eps, jobs whose value is NaN or null left out.
         """
         points = [
-            (float(r["eps"]), num(r.get(metric)))
-            for r in self.summary["results"]
-            if r["model"] == model and r["attack"] == attack
+            (r.eps, r.metric(metric)) for r in self.summary.rows_of(model) if r.attack == attack
         ]
         return _arrays(points)
 
     def worst_curve(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """(eps, robust accuracy against all attacks at once) for the model, sorted by eps."""
-        points = [
-            (float(w["eps"]), num(w.get("accuracy")))
-            for w in self.summary.get("worst_case", [])
-            if w["model"] == model
-        ]
+        points = [(w.eps, w.accuracy) for w in self.summary.worst_case if w.model == model]
         return _arrays(points)
 
     def strongest_curve(self, model: str, *metrics: str) -> tuple[np.ndarray, ...]:
@@ -100,7 +92,7 @@ class RunData:
             attack = strongest_attack(self.summary, model, eps)
             row = None if attack is None else result(self.summary, model, attack, eps)
             if row is not None:
-                rows.append((eps, *(num(row.get(m)) for m in metrics)))
+                rows.append((eps, *(row.metric(m) for m in metrics)))
         columns = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(metrics))
         return tuple(columns[:, i] for i in range(columns.shape[1]))
 
@@ -108,9 +100,9 @@ class RunData:
         """Models whose stored epistemic uncertainty is 0 in every job (one plain network)."""
         out = []
         for model in self.models:
-            rows = [r for r in self.summary["results"] if r["model"] == model]
+            rows = self.summary.rows_of(model)
             if rows and all(
-                num(r.get("mean_epistemic")) == 0 and num(r.get("clean_mean_epistemic")) == 0
+                r.metric("mean_epistemic") == 0 and r.metric("clean_mean_epistemic") == 0
                 for r in rows
             ):
                 out.append(model)

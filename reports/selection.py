@@ -1,7 +1,7 @@
 """What a report looks at: model, attack and eps order, the chosen eps, the strongest attack.
 
-Everything here reads a summary (``results.summary.summarize``, or ``summary.json``
-where NaN became null), so the run report and the leaderboard choose the same way.
+Everything here reads a `Summary` (``results.summary.summarize``, or ``summary.json``
+read back with ``read_summary``), so the run report and the leaderboard choose the same way.
 
 The chosen eps: the largest stored eps in (0, 0.1], else the smallest positive eps, else
 None (a run with only eps = 0). The strongest attack of a model at an eps is the attack with
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from reports.formatting import fmt_eps, num
+from reports.formatting import fmt_eps
+from robustbench_local.results.records import ResultRow, Summary
 
 __all__ = [
     "CHOSEN_EPS_LIMIT",
@@ -31,9 +31,8 @@ __all__ = [
 CHOSEN_EPS_LIMIT = 0.1
 
 
-def _config_names(summary: Mapping[str, Any], table: str, field: str) -> list[str]:
-    config = summary.get("run", {}).get("config") or {}
-    entries = config.get(table) or []
+def _config_names(summary: Summary, table: str, field: str) -> list[str]:
+    entries = summary.run.config.get(table) or []
     return [str(e[field]) for e in entries if isinstance(e, Mapping) and field in e]
 
 
@@ -43,7 +42,7 @@ def _ordered(preferred: Iterable[str], present: Iterable[str]) -> list[str]:
     return ordered + sorted(name for name in present if name not in ordered)
 
 
-def model_order(summary: Mapping[str, Any], *, include_pending: bool = False) -> list[str]:
+def model_order(summary: Summary, *, include_pending: bool = False) -> list[str]:
     """Model names in config order (then any others the store holds, sorted).
 
     Args:
@@ -52,21 +51,21 @@ def model_order(summary: Mapping[str, Any], *, include_pending: bool = False) ->
             model's colour depends on its place in the config only.
     """
     configured = _config_names(summary, "models", "name")
-    stored = [r["model"] for r in summary.get("results", [])]
+    stored = [r.model for r in summary.results]
     if include_pending:
         stored = [*configured, *stored]
     return _ordered(configured, stored)
 
 
-def attack_order(summary: Mapping[str, Any]) -> list[str]:
+def attack_order(summary: Summary) -> list[str]:
     """Attack labels with a stored job, in config order (then others, sorted)."""
     configured = _config_names(summary, "attacks", "label")
-    return _ordered(configured, (r["attack"] for r in summary.get("results", [])))
+    return _ordered(configured, (r.attack for r in summary.results))
 
 
-def eps_values(summary: Mapping[str, Any]) -> list[float]:
+def eps_values(summary: Summary) -> list[float]:
     """Every stored eps, ascending."""
-    return sorted({float(r["eps"]) for r in summary.get("results", [])})
+    return sorted({r.eps for r in summary.results})
 
 
 def chosen_eps(eps: Iterable[float], limit: float = CHOSEN_EPS_LIMIT) -> float | None:
@@ -86,24 +85,22 @@ def chosen_eps_rule(limit: float = CHOSEN_EPS_LIMIT) -> str:
     )
 
 
-def result(
-    summary: Mapping[str, Any], model: str, attack: str, eps: float
-) -> Mapping[str, Any] | None:
+def result(summary: Summary, model: str, attack: str, eps: float) -> ResultRow | None:
     """The stored row of one job, or None."""
-    for row in summary.get("results", []):
-        if row["model"] == model and row["attack"] == attack and float(row["eps"]) == eps:
+    for row in summary.results:
+        if row.model == model and row.attack == attack and row.eps == eps:
             return row
     return None
 
 
-def strongest_attack(summary: Mapping[str, Any], model: str, eps: float) -> str | None:
+def strongest_attack(summary: Summary, model: str, eps: float) -> str | None:
     """The attack with the lowest robust accuracy for ``model`` at ``eps``; None if none."""
     best: tuple[float, str] | None = None
     for attack in attack_order(summary):
         row = result(summary, model, attack, eps)
         if row is None:
             continue
-        accuracy = num(row.get("accuracy"))
+        accuracy = row.accuracy
         if math.isnan(accuracy):
             continue
         if best is None or accuracy < best[0]:

@@ -37,7 +37,7 @@ def with_clean_point(
 
 
 def draw(run: RunData) -> Figure:
-    if not run.summary["results"]:
+    if not run.summary.results:
         raise FigureUnavailable("no job is stored yet")
     panels = [*run.attacks, WORST_CASE]
     ncols = min(3, len(panels))

@@ -29,7 +29,7 @@ PANELS = (
 
 
 def draw(run: RunData) -> Figure:
-    if not run.summary["results"]:
+    if not run.summary.results:
         raise FigureUnavailable("no job is stored yet")
     fig = new_figure(10, 4.2)
     axes = fig.subplots(1, len(PANELS), sharex=True)

@@ -17,11 +17,14 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robustbench_local.results.schema import AttackInfo
+
+if TYPE_CHECKING:  # records imports ProbeComparison from here: no import at run time
+    from robustbench_local.results.records import ResultRow
 
 __all__ = [
     "ProbeComparison",
@@ -66,30 +69,30 @@ def _kind(entries: Mapping[str, AttackInfo], label: str) -> str | None:
 
 
 def _by_model_eps(
-    results: Sequence[Mapping[str, Any]],
-) -> dict[tuple[str, float], dict[str, Mapping[str, Any]]]:
+    results: Sequence[ResultRow],
+) -> dict[tuple[str, float], dict[str, ResultRow]]:
     """(model, eps) -> attack label -> its result row."""
-    table: dict[tuple[str, float], dict[str, Mapping[str, Any]]] = defaultdict(dict)
+    table: dict[tuple[str, float], dict[str, ResultRow]] = defaultdict(dict)
     for row in results:
-        table[(row["model"], row["eps"])][row["attack"]] = row
+        table[(row.model, row.eps)][row.attack] = row
     return table
 
 
-def _monotone(results: Sequence[Mapping[str, Any]], entries: Mapping[str, AttackInfo]) -> list[str]:
-    series: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+def _monotone(results: Sequence[ResultRow], entries: Mapping[str, AttackInfo]) -> list[str]:
+    series: dict[tuple[str, str], list[ResultRow]] = defaultdict(list)
     for row in results:
         # An adaptive attack trades fooling for stealth: its accuracy may rise with eps.
-        if _kind(entries, row["attack"]) != "adaptive":
-            series[(row["model"], row["attack"])].append(row)
+        if _kind(entries, row.attack) != "adaptive":
+            series[(row.model, row.attack)].append(row)
     out = []
     for (model, attack), rows in sorted(series.items()):
-        rows = sorted(rows, key=lambda r: r["eps"])
+        rows = sorted(rows, key=lambda r: r.eps)
         for low, high in itertools.pairwise(rows):
-            if high["accuracy"] > low["accuracy"] + _tolerance(high.get("n", 0)):
+            if high.accuracy > low.accuracy + _tolerance(high.n):
                 out.append(
                     f"{model}: accuracy under {attack} rises with eps, from "
-                    f"{_pct(low['accuracy'])} at eps {low['eps']:g} to "
-                    f"{_pct(high['accuracy'])} at eps {high['eps']:g} (a larger ball holds "
+                    f"{_pct(low.accuracy)} at eps {low.eps:g} to "
+                    f"{_pct(high.accuracy)} at eps {high.eps:g} (a larger ball holds "
                     f"every smaller one: the attack is failing to optimise); remedy: give "
                     f"{attack} more steps or restarts and {REMEDY_ATTACKS}"
                 )
@@ -99,7 +102,7 @@ def _monotone(results: Sequence[Mapping[str, Any]], entries: Mapping[str, Attack
 def _weaker_than_one_step(
     model: str,
     eps: float,
-    attacks: Mapping[str, Mapping[str, Any]],
+    attacks: Mapping[str, ResultRow],
     entries: Mapping[str, AttackInfo],
 ) -> list[str]:
     """An iterative gradient attack must not lose to a single gradient step (fgsm)."""
@@ -108,12 +111,10 @@ def _weaker_than_one_step(
     out = []
     for name, one_step in itertools.product(sorted(gradient), sorted(single)):
         row, first = attacks[name], attacks[one_step]
-        if gradient[name].iterative and (
-            row["accuracy"] > first["accuracy"] + _tolerance(row.get("n", 0))
-        ):
+        if gradient[name].iterative and (row.accuracy > first.accuracy + _tolerance(row.n)):
             out.append(
                 f"{model}: {name} is weaker than {one_step} at eps {eps:g} "
-                f"({_pct(row['accuracy'])} vs {_pct(first['accuracy'])} robust accuracy): "
+                f"({_pct(row.accuracy)} vs {_pct(first.accuracy)} robust accuracy): "
                 f"an iterative gradient attack should never lose to a single gradient step (a "
                 f"noisy or masked gradient, or a bad step size); remedy: check {name}'s step size "
                 f"and steps, and {REMEDY_ATTACKS}"
@@ -124,18 +125,18 @@ def _weaker_than_one_step(
 def _gradient_free_wins(
     model: str,
     eps: float,
-    attacks: Mapping[str, Mapping[str, Any]],
+    attacks: Mapping[str, ResultRow],
     entries: Mapping[str, AttackInfo],
 ) -> list[str]:
     """A gradient-free attack must not beat every gradient attack (masking's signature)."""
-    white = [attacks[a]["accuracy"] for a in attacks if _kind(entries, a) == "gradient"]
+    white = [attacks[a].accuracy for a in attacks if _kind(entries, a) == "gradient"]
     out = []
     for name in sorted(a for a in attacks if _kind(entries, a) == "gradient-free"):
         row = attacks[name]
-        if white and row["accuracy"] < min(white) - _tolerance(row.get("n", 0)):
+        if white and row.accuracy < min(white) - _tolerance(row.n):
             out.append(
                 f"{model}: the gradient-free {name} beats every gradient attack "
-                f"at eps {eps:g} ({_pct(row['accuracy'])} vs {_pct(min(white))}): the "
+                f"at eps {eps:g} ({_pct(row.accuracy)} vs {_pct(min(white))}): the "
                 f"gradients are likely masked and the gradient attacks overstate robustness; "
                 f"remedy: {REMEDY_MASKING}"
             )
@@ -143,7 +144,7 @@ def _gradient_free_wins(
 
 
 def _ordering(
-    table: Mapping[tuple[str, float], Mapping[str, Mapping[str, Any]]],
+    table: Mapping[tuple[str, float], Mapping[str, ResultRow]],
     entries: Mapping[str, AttackInfo],
 ) -> list[str]:
     out = []
@@ -291,7 +292,7 @@ def _probed(probes: Sequence[ProbeComparison]) -> list[str]:
 
 
 def masking_warnings(
-    results: Sequence[Mapping[str, Any]],
+    results: Sequence[ResultRow],
     attacks: Mapping[str, AttackInfo],
     diagnostics: Mapping[str, Mapping[str, Any]],
     probes: Sequence[ProbeComparison] = (),

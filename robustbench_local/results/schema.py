@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 __all__ = [
     "ADAPTIVE_NOTE",
+    "DETECTION_METRICS",
     "DETECTION_SCORES",
     "ECE_BINS",
     "INPUT_KINDS",
@@ -21,6 +22,7 @@ __all__ = [
     "META_ATTACKS",
     "META_CONFIG",
     "META_DIGEST",
+    "METRICS",
     "MIN_DETECTION_GROUP",
     "SAMPLE_COLUMNS",
     "SAMPLE_FIELDS",
@@ -46,6 +48,39 @@ DETECTION_SCORES = ("confidence", "total", "epistemic")
 # attack out of hundreds the AUROC is 0 or 1 by the luck of one sample; NaN says "too few
 # to tell" instead of printing a number a reviewer would read as a finding.
 MIN_DETECTION_GROUP = 10
+# The per-job metrics a summary row may hold (the protocol's `job_metrics` and the
+# runner's margin-fallback counts); readers ask for them by these names.
+DETECTION_METRICS = tuple(
+    f"{kind}_{score}{group}"
+    for group in ("", "_successful", "_noise")
+    for score in DETECTION_SCORES
+    for kind in ("auroc", "aupr")
+)
+METRICS = (
+    "n",
+    "accuracy",
+    "clean_accuracy",
+    "attack_success_rate",
+    "mean_confidence",
+    "clean_mean_confidence",
+    "mean_total",
+    "mean_aleatoric",
+    "mean_epistemic",
+    "clean_mean_epistemic",
+    "noise_accuracy",
+    "noise_mean_epistemic",
+    "nll",
+    "brier",
+    "mean_linf",
+    "mean_l2",
+    "ece",
+    "clean_ece",
+    "aurc",
+    "n_successful",
+    *DETECTION_METRICS,
+    "margin_fallback",
+    "margin_fallback_fooled",
+)
 # Calibration bins of the stored ECE and of the reliability diagram: the two must agree.
 ECE_BINS = 15
 

@@ -10,10 +10,9 @@ adaptive attacks alone is no robustness bound, and its row says so.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,19 @@ from robustbench_local.results.masking import (
     compare_probe,
     masking_warnings,
 )
+from robustbench_local.results.records import (
+    ResultRow,
+    RunInfo,
+    Summary,
+    SummaryFormatError,
+    WorstCaseRow,
+)
 from robustbench_local.results.schema import ADAPTIVE_NOTE, AttackInfo, attack_infos
 from robustbench_local.results.store import JobKey, ResultsStore
 
 __all__ = [
     "probe_comparisons",
+    "read_summary",
     "row_notes",
     "run_notes",
     "summarize",
@@ -49,7 +56,7 @@ def _robust(samples: dict[str, np.ndarray]) -> np.ndarray:
 
 def worst_case(
     store: ResultsStore, entries: dict[str, AttackInfo] | None = None
-) -> list[dict[str, Any]]:
+) -> list[WorstCaseRow]:
     """Per model and eps: robust accuracy against all attacks at once.
 
     A sample counts as robust only if it is classified correctly when clean and under
@@ -61,8 +68,7 @@ def worst_case(
             attacks alone (see the module docstring); None marks nothing.
 
     Returns:
-        rows {"model", "eps", "accuracy", "attacks": [labels], "n", "notes": [...]} sorted
-        by model, eps.
+        one row per (model, eps), sorted by model, eps.
     """
     groups: dict[tuple[str, float], list[JobKey]] = defaultdict(list)
     for key in store.finished():
@@ -72,19 +78,19 @@ def worst_case(
         robust = np.logical_and.reduce([_robust(store.samples(key)) for key in keys])
         kinds = {entries[k.attack].kind for k in keys if k.attack in entries} if entries else set()
         rows.append(
-            {
-                "model": model,
-                "eps": eps,
-                "accuracy": float(np.mean(robust)),
-                "attacks": sorted(k.attack for k in keys),
-                "n": len(robust),
-                "notes": [ONLY_ADAPTIVE_NOTE] if eps > 0 and kinds == {"adaptive"} else [],
-            }
+            WorstCaseRow(
+                model=model,
+                eps=eps,
+                accuracy=float(np.mean(robust)),
+                attacks=tuple(sorted(k.attack for k in keys)),
+                n=len(robust),
+                notes=(ONLY_ADAPTIVE_NOTE,) if eps > 0 and kinds == {"adaptive"} else (),
+            )
         )
     return rows
 
 
-def row_notes(metrics: dict[str, Any], entry: AttackInfo | None) -> list[str]:
+def row_notes(metrics: Mapping[str, float], entry: AttackInfo | None) -> list[str]:
     """What a reader must know to read a result row: an adaptive attack's accuracy is not
     a bound; how many saturated samples the margin fallback re-attacked (runner)."""
     notes = []
@@ -101,17 +107,17 @@ def row_notes(metrics: dict[str, Any], entry: AttackInfo | None) -> list[str]:
     return notes
 
 
-def run_notes(results: list[dict[str, Any]], worst: list[dict[str, Any]]) -> list[str]:
+def run_notes(results: Sequence[ResultRow], worst: Sequence[WorstCaseRow]) -> list[str]:
     """The rows' notes once each, for the report's headline and the console: one line per
     adaptive attack, one per (model, attack) that needed the margin fallback."""
-    adaptive = sorted({r["attack"] for r in results if r.get("kind") == "adaptive"})
+    adaptive = sorted({r.attack for r in results if r.kind == "adaptive"})
     notes = [f"{attack}: {ADAPTIVE_NOTE}" for attack in adaptive]
     fallback: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in results:
-        if r.get("margin_fallback"):
-            fallback[(r["model"], r["attack"])].append(
-                f"{int(r['margin_fallback_fooled'])} of {int(r['margin_fallback'])} "
-                f"at eps {r['eps']:g}"
+        covered = r.metrics.get("margin_fallback", 0)
+        if covered:
+            fallback[(r.model, r.attack)].append(
+                f"{int(r.metric('margin_fallback_fooled'))} of {int(covered)} at eps {r.eps:g}"
             )
     for (model, attack), counts in sorted(fallback.items()):
         notes.append(
@@ -119,11 +125,7 @@ def run_notes(results: list[dict[str, Any]], worst: list[dict[str, Any]]) -> lis
             f"(a saturated softmax, or no gradient at all) were re-attacked with the margin "
             f"loss (fooled: {', '.join(counts)})"
         )
-    notes += [
-        f"{w['model']}: worst case at eps {w['eps']:g}: {note}"
-        for w in worst
-        for note in w["notes"]
-    ]
+    notes += [f"{w.model}: worst case at eps {w.eps:g}: {note}" for w in worst for note in w.notes]
     return notes
 
 
@@ -153,67 +155,74 @@ def probe_comparisons(store: ResultsStore, entries: dict[str, AttackInfo]) -> li
     return out
 
 
-def summarize(store: ResultsStore) -> dict[str, Any]:
+def summarize(store: ResultsStore) -> Summary:
     """The summary of a run: run facts, one row per job (with its attack's kind and the
     notes a reader needs), the worst case, those notes once each (`run_notes`), the
-    per-model diagnostics, the gradient-free probe against the gradient attacks, figures,
-    and the warnings of the gradient-masking checks."""
+    per-model diagnostics, the gradient-free probe against the gradient attacks, and the
+    warnings of the gradient-masking checks. Figures are added by the report."""
     meta = store.meta()
     config = meta.get("config", {})
-    run = {
-        "name": config.get("run", {}).get("name"),
-        "dataset": config.get("run", {}).get("dataset"),
-        "n_examples": meta.get("n_examples"),
-        "seed": config.get("run", {}).get("seed"),
-        "norm": config.get("sweep", {}).get("norm"),
-        "digest": meta.get("digest"),
-        "complete": meta.get("complete", False),
-        "config_source": meta.get("config_source"),
-        "config": config,
-        "environment": meta.get("environment", {}),
-    }
+    run = RunInfo(
+        name=config.get("run", {}).get("name"),
+        dataset=config.get("run", {}).get("dataset"),
+        n_examples=meta.get("n_examples"),
+        seed=config.get("run", {}).get("seed"),
+        norm=config.get("sweep", {}).get("norm"),
+        digest=meta.get("digest"),
+        complete=bool(meta.get("complete", False)),
+        config_source=meta.get("config_source"),
+        config=config,
+        environment=meta.get("environment", {}),
+    )
     entries = attack_infos(meta)
     results = [
-        {
-            "model": r.key.model,
-            "attack": r.key.attack,
-            "eps": r.key.eps,
-            **r.metrics,
-            "seconds": r.seconds,
-            "kind": entries[r.key.attack].kind if r.key.attack in entries else None,
-            "notes": row_notes(dict(r.metrics), entries.get(r.key.attack)),
-        }
+        ResultRow(
+            model=r.key.model,
+            attack=r.key.attack,
+            eps=r.key.eps,
+            metrics=dict(r.metrics),
+            seconds=r.seconds,
+            kind=entries[r.key.attack].kind if r.key.attack in entries else None,
+            notes=tuple(row_notes(r.metrics, entries.get(r.key.attack))),
+        )
         for r in store.jobs()
     ]
     probes = probe_comparisons(store, entries)
     worst = worst_case(store, entries)
-    return {
-        "run": run,
-        "results": results,
-        "worst_case": worst,
-        "notes": run_notes(results, worst),
-        "diagnostics": store.diagnostics(),
-        "probes": [{**dataclasses.asdict(p), "attacks": list(p.attacks)} for p in probes],
-        "figures": [],  # filled by reports.build_report, which draws them
-        "warnings": masking_warnings(results, entries, store.diagnostics(), probes),
-    }
+    diagnostics = store.diagnostics()
+    return Summary(
+        run=run,
+        results=tuple(results),
+        worst_case=tuple(worst),
+        notes=tuple(run_notes(results, worst)),
+        diagnostics=diagnostics,
+        probes=tuple(probes),
+        warnings=tuple(masking_warnings(results, entries, diagnostics, probes)),
+    )
 
 
-def _strict(value: Any) -> Any:
-    """NaN and infinities become null: summary.json must be valid JSON for every reader."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict(v) for v in value]
-    return value
-
-
-def write_summary(summary: dict[str, Any], path: Path) -> dict[str, Any]:
+def write_summary(summary: Summary, path: Path) -> dict[str, Any]:
     """Write a summary to ``path`` as strict JSON (NaN -> null); returns what was written."""
-    summary = _strict(summary)
+    written = summary.to_json_dict()
     tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
-    tmp.replace(path)
-    return summary
+    try:
+        tmp.write_text(json.dumps(written, indent=2, allow_nan=False), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave the partial file behind
+    return written
+
+
+def read_summary(path: Path) -> Summary:
+    """Read a ``summary.json``.
+
+    Raises:
+        OSError: the file cannot be read.
+        SummaryFormatError: not JSON, a newer schema, or the wrong shape (the message
+            names the key; the caller names the file).
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return Summary.from_dict(data)
+    except json.JSONDecodeError as error:
+        raise SummaryFormatError(f"not valid JSON ({error})") from None

@@ -17,13 +17,13 @@ import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from robustbench_local.bench.protocol import job_metrics
+from robustbench_local.results.records import Summary
 from robustbench_local.results.store import JobKey, ResultsStore
 
 SCRIPT_MODEL = "<script>alert(1)</script>"
@@ -197,9 +197,7 @@ def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_run(
-    fixture_run: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, dict[str, Any]]:
+def built_run(fixture_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     """A copy of the fixture run with its report built once; tests must not change it."""
     from reports import build_report
 

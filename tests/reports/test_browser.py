@@ -11,6 +11,7 @@ import pytest
 from matplotlib.image import imread
 
 from reports.palette import OKABE_ITO
+from robustbench_local.results.records import Summary
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -52,7 +53,7 @@ def _screenshot(chromium: str, page: Path, out: Path, profile: Path) -> np.ndarr
 
 
 def test_the_report_renders_in_chromium(
-    chromium: str, built_run: tuple[Path, dict], tmp_path: Path
+    chromium: str, built_run: tuple[Path, Summary], tmp_path: Path
 ) -> None:
     run_dir, _ = built_run
     image = _screenshot(

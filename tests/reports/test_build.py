@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import torch
 from reports.page import render_report
 from reports.run_data import RunData
 from robustbench_local.cli import main
+from robustbench_local.results.records import Summary
 from robustbench_local.results.store import JobKey, ResultsStore
-from robustbench_local.results.summary import summarize
+from robustbench_local.results.summary import read_summary, summarize
 from tests.reports.conftest import ATTACKS, MODELS, SCRIPT_MODEL
 from uncertainty import metrics
 
@@ -43,8 +45,8 @@ def _page(run_dir: Path) -> str:
     return (run_dir / "report.html").read_text(encoding="utf-8")
 
 
-def _captions(summary: dict) -> dict[str, str]:
-    return {f["id"]: f["caption"] for f in summary["figures"]}
+def _captions(summary: Summary) -> dict[str, str]:
+    return {f.id: f.caption for f in summary.figures}
 
 
 def _expected(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -92,20 +94,22 @@ def _expected(run_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_every_figure_is_drawn_and_listed(built_run: tuple[Path, dict]) -> None:
+def test_every_figure_is_drawn_and_listed(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     on_disk = json.loads((run_dir / "summary.json").read_text())
-    assert on_disk == summary
-    assert [f["id"] for f in summary["figures"]] == list(FIGURE_IDS)
-    for figure in summary["figures"]:
+    assert on_disk["schema_version"] == 1
+    assert Summary.from_dict(on_disk).to_json_dict() == on_disk  # the typed form loses nothing
+    assert [f.id for f in summary.figures] == list(FIGURE_IDS)
+    for figure in on_disk["figures"]:
         assert set(figure) == {"id", "title", "path", "caption"} and figure["title"]
-        assert figure["path"] == f"figures/{figure['id']}.png"
-        png = (run_dir / figure["path"]).read_bytes()
-        assert png.startswith(PNG_MAGIC) and len(png) > 20_000, figure["id"]
-        assert not figure["caption"].startswith("Not drawn"), figure["caption"]
+    for figure in summary.figures:
+        assert figure.path == f"figures/{figure.id}.png"
+        png = (run_dir / figure.path).read_bytes()
+        assert png.startswith(PNG_MAGIC) and len(png) > 20_000, figure.id
+        assert not figure.caption.startswith("Not drawn"), figure.caption
 
 
-def test_captions_state_the_runs_numbers(built_run: tuple[Path, dict]) -> None:
+def test_captions_state_the_runs_numbers(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     captions = _captions(summary)
     for model, x in _expected(run_dir).items():
@@ -141,7 +145,7 @@ def test_captions_state_the_runs_numbers(built_run: tuple[Path, dict]) -> None:
         assert "eps 0.1 (chosen as the largest eps \u2264 0.1" in caption
 
 
-def test_examples_caption_uses_the_stored_sample(built_run: tuple[Path, dict]) -> None:
+def test_examples_caption_uses_the_stored_sample(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     caption = _captions(summary)["examples"]
     with ResultsStore(run_dir / "results.sqlite", readonly=True) as store:
@@ -156,7 +160,7 @@ def test_examples_caption_uses_the_stored_sample(built_run: tuple[Path, dict]) -
     ) in caption
 
 
-def test_a_script_model_name_is_escaped(built_run: tuple[Path, dict]) -> None:
+def test_a_script_model_name_is_escaped(built_run: tuple[Path, Summary]) -> None:
     run_dir, _ = built_run
     page = _page(run_dir)
     assert SCRIPT_MODEL not in page
@@ -170,7 +174,7 @@ def html_escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def test_the_page_is_self_contained(built_run: tuple[Path, dict]) -> None:
+def test_the_page_is_self_contained(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     page = _page(run_dir)
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)  # base64 holds "//"
@@ -179,25 +183,25 @@ def test_the_page_is_self_contained(built_run: tuple[Path, dict]) -> None:
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == len(FIGURE_IDS)
     assert all(s.startswith("data:image/png;base64,") for s in sources)
-    for figure in summary["figures"]:
-        assert f'id="{figure["id"]}"' in page
+    for figure in summary.figures:
+        assert f'id="{figure.id}"' in page
 
 
-def test_the_page_shows_headline_config_and_environment(built_run: tuple[Path, dict]) -> None:
+def test_the_page_shows_headline_config_and_environment(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     page = _page(run_dir)
     assert "<th>eps 0.1</th>" in page and "ECE attacked" in page
-    pgd_at = next(w for w in summary["worst_case"] if w["model"] == "pgd-at" and w["eps"] == 0.2)
-    assert f"{100 * pgd_at['accuracy']:.1f}%" in page
+    pgd_at = next(w for w in summary.worst_case if w.model == "pgd-at" and w.eps == 0.2)
+    assert f"{100 * pgd_at.accuracy:.1f}%" in page
     assert "2.14.1" in page and "digest" in page and "complete: 24 jobs" in page
     assert 'class="warnings"' not in page
 
 
-def test_warnings_are_highlighted_and_escaped(built_run: tuple[Path, dict]) -> None:
+def test_warnings_are_highlighted_and_escaped(built_run: tuple[Path, Summary]) -> None:
     run_dir, summary = built_run
     with ResultsStore(run_dir / "results.sqlite", readonly=True) as store:
         run = RunData(summarize(store), store)
-    warned = {**summary, "warnings": ["<b>pgd</b>: gradient masking suspected"]}
+    warned = replace(summary, warnings=("<b>pgd</b>: gradient masking suspected",))
     page = render_report(warned, run.headline, run.palette, {})
     assert 'class="warnings"' in page
     assert "&lt;b&gt;pgd&lt;/b&gt;: gradient masking suspected" in page
@@ -207,7 +211,7 @@ def test_warnings_are_highlighted_and_escaped(built_run: tuple[Path, dict]) -> N
 
 
 def test_rbl_report_rebuilds_everything_from_the_store(
-    built_run: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    built_run: tuple[Path, Summary], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source, summary = built_run
     run_dir = tmp_path / "copy"
@@ -219,9 +223,9 @@ def test_rbl_report_rebuilds_everything_from_the_store(
     assert main(["report", str(run_dir)]) == 0
     assert capsys.readouterr().out.strip() == str(run_dir / "report.html")
     assert (run_dir / "report.html").is_file()
-    rebuilt = json.loads((run_dir / "summary.json").read_text())
-    assert rebuilt["figures"] == summary["figures"]  # same captions, same numbers
-    for figure in rebuilt["figures"]:
-        assert (run_dir / figure["path"]).read_bytes().startswith(PNG_MAGIC)
+    rebuilt = read_summary(run_dir / "summary.json")
+    assert rebuilt.figures == summary.figures  # same captions, same numbers
+    for figure in rebuilt.figures:
+        assert (run_dir / figure.path).read_bytes().startswith(PNG_MAGIC)
     # read-only: the store is byte for byte what it was
     assert hashlib.sha256((run_dir / "results.sqlite").read_bytes()).hexdigest() == store_digest

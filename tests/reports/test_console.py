@@ -14,6 +14,7 @@ from reports import console_report
 from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, headline
 from robustbench_local.cli import _print_table
+from robustbench_local.results.records import Summary
 
 LARGEST, CHOSEN = 0.3, 0.05  # the chosen eps is the largest in (0, 0.1], not the largest
 
@@ -36,7 +37,7 @@ def _row(model: str, attack: str, eps: float, accuracy: float, epistemic: float,
     }
 
 
-def _summary() -> dict[str, Any]:
+def _summary() -> Summary:
     """Two models, a gradient and an adaptive attack, eps 0, 0.05 and 0.3; AUROC varies by eps."""
     results: list[dict[str, Any]] = []
     for model, base in (("a", 0.7), ("b", 0.5)):
@@ -54,22 +55,24 @@ def _summary() -> dict[str, Any]:
         for m in ("a", "b")
         for e in (0.0, CHOSEN, LARGEST)
     ]
-    return {
-        "run": {
-            "name": "crafted",
-            "dataset": "digits",
-            "n_examples": 10,
-            "norm": "linf",
-            "config": {
-                "models": [{"name": "a"}, {"name": "b"}],
-                "attacks": [{"label": "pgd"}, {"label": "evade"}],
+    return Summary.from_dict(
+        {
+            "run": {
+                "name": "crafted",
+                "dataset": "digits",
+                "n_examples": 10,
+                "norm": "linf",
+                "config": {
+                    "models": [{"name": "a"}, {"name": "b"}],
+                    "attacks": [{"label": "pgd"}, {"label": "evade"}],
+                },
             },
-        },
-        "results": results,
-        "worst_case": worst,
-        "notes": ["evade: a note"],
-        "warnings": ["a [bold]warning[/bold]"],
-    }
+            "results": results,
+            "worst_case": worst,
+            "notes": ["evade: a note"],
+            "warnings": ["a [bold]warning[/bold]"],
+        }
+    )
 
 
 def _lines(text: str, start: str) -> list[list[str]]:
@@ -134,7 +137,7 @@ def _page_headline(page: str) -> tuple[str, dict[str, list[str]]]:
     return attack_header, rows
 
 
-def test_console_and_page_agree(built_run: tuple[Path, dict], wide: None, capsys) -> None:
+def test_console_and_page_agree(built_run: tuple[Path, Summary], wide: None, capsys) -> None:
     run_dir, summary = built_run
     _print_table(summary)
     out = capsys.readouterr().out

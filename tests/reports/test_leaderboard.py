@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reports import build_leaderboard
 from robustbench_local.cli import main
+from robustbench_local.results.records import Summary
 from robustbench_local.results.store import ResultsStore
 from robustbench_local.results.summary import summarize, write_summary
 from tests.reports.conftest import MODELS, SCRIPT_MODEL, ModelKind, write_run
@@ -19,7 +21,7 @@ BOLD_MODEL = "wide-<b>net</b>"
 
 
 @pytest.fixture(scope="module")
-def runs(built_run: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs(built_run: tuple[Path, Summary], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of runs: the fixture run with its report, a second digits run, a run known
     only by its summary.json (on another dataset), an unreadable one and a stray folder."""
     folder = tmp_path_factory.mktemp("leaderboard")
@@ -34,7 +36,7 @@ def runs(built_run: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory)
     only_json = write_run(folder / "c-json", name="json-only", models=MODELS[:1], n=30)
     with ResultsStore(only_json / "results.sqlite", readonly=True) as store:
         summary = summarize(store)
-    summary["run"]["dataset"] = "mnist"
+    summary = replace(summary, run=replace(summary.run, dataset="mnist"))
     write_summary(summary, only_json / "summary.json")
     (only_json / "results.sqlite").unlink()
     (folder / "d-broken").mkdir()
@@ -133,5 +135,8 @@ def test_failed_and_misshapen_runs_are_skipped_without_stopping_the_ranking(
     skipped = page[page.index("Skipped") :]
     assert "c-failed: no finished jobs" in skipped
     assert "d-shape: summary.json is not a run summary" in skipped
-    assert "e-rows: summary.json has rows of the wrong shape" in skipped
+    assert (
+        "e-rows: summary.json is not a run summary (results[]: missing key(s) "
+        "&#x27;attack&#x27;, &#x27;eps&#x27;)" in skipped
+    )
     assert "sorted by worst-case robust accuracy" in page  # the good runs stay ranked

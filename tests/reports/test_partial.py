@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports import build_report
+from robustbench_local.results.records import Summary
 from robustbench_local.results.store import JobKey, ResultsStore
 from tests.reports.conftest import MODELS, ModelKind, write_run
 
@@ -50,15 +51,15 @@ CASES = {
 }
 
 
-def _check(run_dir: Path, summary: dict, not_drawn: set[str]) -> dict[str, str]:
+def _check(run_dir: Path, summary: Summary, not_drawn: set[str]) -> dict[str, str]:
     # strict JSON: NaN became null
     text = (run_dir / "summary.json").read_text()
     json.loads(text, parse_constant=lambda c: pytest.fail(f"summary.json holds {c}"))
-    captions = {f["id"]: f["caption"] for f in summary["figures"]}
+    captions = {f.id: f.caption for f in summary.figures}
     assert set(captions) == FIGURE_IDS
-    for figure in summary["figures"]:
-        assert (run_dir / figure["path"]).stat().st_size > 0
-        assert "could not draw" not in figure["caption"], figure["caption"]  # no crash inside
+    for figure in summary.figures:
+        assert (run_dir / figure.path).stat().st_size > 0
+        assert "could not draw" not in figure.caption, figure.caption  # no crash inside
     assert {i for i, c in captions.items() if c.startswith("Not drawn:")} == not_drawn
     return captions
 
@@ -83,7 +84,7 @@ def test_a_run_in_progress_gets_a_report_while_its_store_is_written(tmp_path: Pa
         writer.set_meta("complete", False)
         summary = build_report(run_dir)
     captions = _check(run_dir, summary, set())
-    assert len(summary["results"]) == 9
+    assert len(summary.results) == 9
     # the ensemble has only fgsm at 0.1, so that is its strongest attack there
     assert (
         "under fgsm at eps 0.1 the <script>alert(1)</script> model"

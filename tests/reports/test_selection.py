@@ -12,6 +12,7 @@ from reports.formatting import num
 from reports.headline import headline
 from reports.palette import OKABE_ITO, Palette
 from reports.selection import chosen_eps, model_order, strongest_attack
+from robustbench_local.results.records import Summary
 
 
 @pytest.mark.parametrize(
@@ -29,20 +30,22 @@ def test_chosen_eps(eps: list[float], expected: float | None) -> None:
     assert chosen_eps(eps) == expected
 
 
-def _summary(rows: list[tuple[str, str, float, float]], models=(), attacks=()) -> dict:
-    return {
-        "run": {
-            "config": {
-                "models": [{"name": m} for m in models],
-                "attacks": [{"label": a} for a in attacks],
-            }
-        },
-        "results": [
-            {"model": m, "attack": a, "eps": e, "accuracy": acc, "clean_accuracy": 0.9}
-            for m, a, e, acc in rows
-        ],
-        "worst_case": [],
-    }
+def _summary(rows: list[tuple[str, str, float, float]], models=(), attacks=()) -> Summary:
+    return Summary.from_dict(
+        {
+            "run": {
+                "config": {
+                    "models": [{"name": m} for m in models],
+                    "attacks": [{"label": a} for a in attacks],
+                }
+            },
+            "results": [
+                {"model": m, "attack": a, "eps": e, "accuracy": acc, "clean_accuracy": 0.9}
+                for m, a, e, acc in rows
+            ],
+            "worst_case": [],
+        }
+    )
 
 
 def test_strongest_attack_is_the_lowest_accuracy_first_in_config_order_on_ties() -> None:

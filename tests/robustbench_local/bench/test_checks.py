@@ -7,6 +7,7 @@ import pytest
 
 from robustbench_local.bench.attack_registry import ATTACKS, attack_entry, attack_info
 from robustbench_local.results.masking import compare_probe, large_eps_allowed, masking_warnings
+from robustbench_local.results.records import ResultRow
 
 NAMES = {"fgsm": "fgsm", "pgd-20": "pgd", "square": "square"}
 HEALTHY = {
@@ -28,9 +29,9 @@ def _warnings(rows, names, diagnostics, probes=()) -> list[str]:
     return masking_warnings(rows, infos, diagnostics, probes)
 
 
-def _rows(table: dict[str, list[float]], eps=(0.0, 0.1, 0.2)) -> list[dict]:
+def _rows(table: dict[str, list[float]], eps=(0.0, 0.1, 0.2)) -> list[ResultRow]:
     return [
-        {"model": "m", "attack": attack, "eps": e, "accuracy": acc, "n": 100.0}
+        ResultRow("m", attack, e, {"accuracy": acc, "n": 100.0})
         for attack, accs in table.items()
         for e, acc in zip(eps, accs, strict=True)
     ]

@@ -67,16 +67,16 @@ def test_adaptive_rows_are_marked_and_stay_in_the_worst_case(tmp_path: Path) -> 
         summary = summarize(store)
         run = RunData(summary, store)
         page = render_report(summary, run.headline, run.palette, {})
-    rows = {(r["attack"], r["eps"]): r for r in summary["results"]}
-    assert rows[("pgd-adaptive", 0.1)]["kind"] == "adaptive"
-    assert rows[("pgd-adaptive", 0.1)]["notes"] == [ADAPTIVE_NOTE]
-    assert rows[("pgd-20", 0.1)]["kind"] == "gradient" and rows[("pgd-20", 0.1)]["notes"] == []
-    assert f"pgd-adaptive: {ADAPTIVE_NOTE}" in summary["notes"]
+    rows = {(r.attack, r.eps): r for r in summary.results}
+    assert rows[("pgd-adaptive", 0.1)].kind == "adaptive"
+    assert rows[("pgd-adaptive", 0.1)].notes == (ADAPTIVE_NOTE,)
+    assert rows[("pgd-20", 0.1)].kind == "gradient" and rows[("pgd-20", 0.1)].notes == ()
+    assert f"pgd-adaptive: {ADAPTIVE_NOTE}" in summary.notes
     # Every sample it fools is a real adversarial input: the worst case counts them.
-    (worst,) = [w for w in summary["worst_case"] if w["eps"] == 0.1]
-    assert worst["accuracy"] == pytest.approx((N - 70) / N) and worst["notes"] == []
+    (worst,) = [w for w in summary.worst_case if w.eps == 0.1]
+    assert worst.accuracy == pytest.approx((N - 70) / N) and worst.notes == ()
     # Its accuracy rising with eps, or beating nothing, is not a masking warning.
-    assert summary["warnings"] == []
+    assert summary.warnings == ()
     assert "Notes on some rows" in page and ADAPTIVE_NOTE in page
 
 
@@ -84,9 +84,9 @@ def test_a_worst_case_of_adaptive_attacks_alone_says_so(tmp_path: Path) -> None:
     jobs = {("pgd-adaptive", 0.0): range(0), ("pgd-adaptive", 0.1): range(10)}
     with _store(tmp_path / "results.sqlite", jobs) as store:
         summary = summarize(store)
-    notes = {w["eps"]: w["notes"] for w in summary["worst_case"]}
-    assert notes == {0.0: [], 0.1: [ONLY_ADAPTIVE_NOTE]}
-    assert any(ONLY_ADAPTIVE_NOTE in n for n in summary["notes"])
+    notes = {w.eps: w.notes for w in summary.worst_case}
+    assert notes == {0.0: (), 0.1: (ONLY_ADAPTIVE_NOTE,)}
+    assert any(ONLY_ADAPTIVE_NOTE in n for n in summary.notes)
 
 
 def test_the_margin_fallback_is_noted_in_its_row(tmp_path: Path) -> None:
@@ -94,10 +94,10 @@ def test_the_margin_fallback_is_noted_in_its_row(tmp_path: Path) -> None:
     extra = {("pgd-20", 0.1): {"margin_fallback": 12.0, "margin_fallback_fooled": 9.0}}
     with _store(tmp_path / "results.sqlite", jobs, extra) as store:
         summary = summarize(store)
-    (row,) = [r for r in summary["results"] if r["eps"] == 0.1]
-    (note,) = row["notes"]
+    (row,) = [r for r in summary.results if r.eps == 0.1]
+    (note,) = row.notes
     assert "margin fallback: 12 sample(s)" in note and "9 of them fooled" in note
-    assert summary["notes"] == [
+    assert list(summary.notes) == [
         "m / pgd-20: unfooled samples with an all-zero cross-entropy gradient (a saturated "
         "softmax, or no gradient at all) were re-attacked with the margin loss (fooled: 9 of "
         "12 at eps 0.1)"
@@ -130,12 +130,12 @@ def test_the_probe_is_compared_on_the_same_samples(
     with _store(tmp_path / "results.sqlite", jobs) as store:
         store.write_diagnostics("m", {"probe": _probe(robust)})
         summary = summarize(store)
-    (probe,) = summary["probes"]
-    assert probe["attacks"] == ["fgsm", "pgd-20"] and probe["n"] == 100
-    assert probe["gradient_accuracy"] == pytest.approx(0.5)
-    assert probe["probe_only"] == max(len(probe_fools) - 50, 0)
-    assert probe["gradient_only"] == max(50 - len(probe_fools), 0)
-    probe_warnings = [w for w in summary["warnings"] if "gradient-free probe" in w]
+    (probe,) = summary.probes
+    assert probe.attacks == ("fgsm", "pgd-20") and probe.n == 100
+    assert probe.gradient_accuracy == pytest.approx(0.5)
+    assert probe.probe_only == max(len(probe_fools) - 50, 0)
+    assert probe.gradient_only == max(50 - len(probe_fools), 0)
+    probe_warnings = [w for w in summary.warnings if "gradient-free probe" in w]
     assert bool(probe_warnings) == warned
 
 
@@ -144,4 +144,4 @@ def test_an_l2_run_records_why_there_is_no_probe(tmp_path: Path) -> None:
     with _store(tmp_path / "results.sqlite", jobs) as store:
         store.write_diagnostics("m", {"probe": {"skipped": "square is linf only"}})
         summary = summarize(store)
-    assert summary["probes"] == [] and summary["warnings"] == []
+    assert summary.probes == () and summary.warnings == ()

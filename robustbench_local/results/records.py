@@ -1,0 +1,373 @@
+"""The typed summary of a run: what the runner writes and every reader reads.
+
+`Summary` is the object form of ``summary.json``: the run's facts (`RunInfo`), one
+`ResultRow` per job, the worst case (`WorstCaseRow`), the probe comparisons, the figures
+(`FigureEntry`), the notes and the masking warnings. ``Summary.to_dict()`` gives the JSON
+form (the keys ``summary.json`` has always had, plus ``schema_version``) and
+``Summary.from_dict()`` reads it back, so the report, the leaderboard and the console
+table read attributes instead of string keys, and a misspelt metric name fails loudly
+(`ResultRow.metric` knows the metric names of `schema.METRICS`).
+
+Undefined numbers are NaN here and null in the JSON file (``write_summary``); reading a
+file turns null back into NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from robustbench_local.results.masking import ProbeComparison
+from robustbench_local.results.schema import KINDS, METRICS, AttackKind
+
+__all__ = [
+    "SUMMARY_SCHEMA_VERSION",
+    "FigureEntry",
+    "ResultRow",
+    "RunInfo",
+    "Summary",
+    "SummaryFormatError",
+    "WorstCaseRow",
+]
+
+# Version 1: the keys of the first summary.json plus "schema_version". A file without the
+# key has those keys too and reads as version 1.
+SUMMARY_SCHEMA_VERSION = 1
+
+_ROW_FIELDS = ("model", "attack", "eps", "seconds", "kind", "notes")
+
+
+class SummaryFormatError(ValueError):
+    """A summary.json that this version cannot read: the message says what and what to do."""
+
+
+def _number(value: object) -> float:
+    """A stored number as float; null (an undefined number in JSON) is NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SummaryFormatError(f"expected a number or null, got {value!r}")
+    return float(value)
+
+
+def _require(data: object, where: str, keys: Sequence[str]) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise SummaryFormatError(f"{where}: expected an object, got {type(data).__name__}")
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise SummaryFormatError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
+    return data
+
+
+def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list | tuple):
+        raise SummaryFormatError(f"{where}.{key}: expected a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run's facts: what was evaluated, where, and whether the run finished.
+
+    Attributes:
+        name, dataset, seed, norm: from the config's [run] and [sweep] sections.
+        n_examples: evaluated test examples (None before the runner stored it).
+        digest: the config's digest (a resume must match it).
+        complete: True once every planned job is stored.
+        config_source: the config file's path, or "<default>".
+        config: the resolved config, as stored.
+        environment: versions, device and machine of the run.
+    """
+
+    name: str | None = None
+    dataset: str | None = None
+    n_examples: int | None = None
+    seed: int | None = None
+    norm: str | None = None
+    digest: str | None = None
+    complete: bool = False
+    config_source: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: object) -> RunInfo:
+        data = _require(data, "run", ())
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("config", "environment"):
+            values[key] = values.get(key) or {}
+            if not isinstance(values[key], Mapping):
+                raise SummaryFormatError(f"run.{key}: expected an object")
+        values["complete"] = bool(values.get("complete", False))
+        return cls(**values)
+
+
+def _row_metrics(data: Mapping[str, Any]) -> dict[str, float]:
+    """The metrics of a flat JSON row. A known metric must be a number (or null); an
+    unknown key that holds a number is kept, anything else ignored, so that a newer
+    writer's extra column does not break this reader."""
+    out = {}
+    for key, value in data.items():
+        if key in _ROW_FIELDS:
+            continue
+        numeric = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        if key in METRICS or numeric:  # _number rejects a known metric that is no number
+            out[key] = _number(value)
+    return out
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One job's numbers: a model under one attack at one eps.
+
+    Attributes:
+        model, attack, eps: the job (attack is the config label).
+        metrics: metric name (`schema.METRICS`) -> value; NaN where undefined.
+        seconds: the job's wall time.
+        kind: the attack's kind ("gradient", "gradient-free", "adaptive"), None if unknown.
+        notes: what a reader must know to read the row (adaptive attack, margin fallback).
+    """
+
+    model: str
+    attack: str
+    eps: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    seconds: float | None = None
+    kind: AttackKind | None = None
+    notes: tuple[str, ...] = ()
+
+    def metric(self, name: str) -> float:
+        """One metric (NaN when this row does not have it); unknown names raise KeyError."""
+        if name not in METRICS:
+            raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+        return float(self.metrics.get(name, math.nan))
+
+    @property
+    def accuracy(self) -> float:
+        """Robust accuracy over all N samples (correct when clean and when attacked)."""
+        return self.metric("accuracy")
+
+    @property
+    def n(self) -> int:
+        """Samples the job evaluated (0 if unknown)."""
+        value = self.metric("n")
+        return 0 if math.isnan(value) else int(value)
+
+    def value(self, key: str) -> object:
+        """A column of the flat JSON row: a field (model, attack, eps, ...) or a metric."""
+        return getattr(self, key) if key in _ROW_FIELDS else self.metric(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON row of summary.json: fields and metrics side by side."""
+        return {
+            "model": self.model,
+            "attack": self.attack,
+            "eps": self.eps,
+            **self.metrics,
+            "seconds": self.seconds,
+            "kind": self.kind,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> ResultRow:
+        data = _require(data, "results[]", ("model", "attack", "eps"))
+        kind = data.get("kind")
+        if kind is not None and kind not in KINDS:
+            raise SummaryFormatError(f"results[].kind: {kind!r} is not one of {KINDS}")
+        seconds = data.get("seconds")
+        return cls(
+            model=str(data["model"]),
+            attack=str(data["attack"]),
+            eps=_number(data["eps"]),
+            metrics=_row_metrics(data),
+            seconds=None if seconds is None else _number(seconds),
+            kind=kind,
+            notes=tuple(str(n) for n in data.get("notes") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class WorstCaseRow:
+    """Robust accuracy of a model at one eps against all its attacks at once (per sample).
+
+    Attributes:
+        model, eps: where.
+        accuracy: the fraction of samples correct when clean and under every attack.
+        attacks: the attack labels combined.
+        n: samples.
+        notes: e.g. that a worst case of adaptive attacks alone is no bound.
+    """
+
+    model: str
+    eps: float
+    accuracy: float
+    attacks: tuple[str, ...] = ()
+    n: int = 0
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "eps": self.eps,
+            "accuracy": self.accuracy,
+            "attacks": list(self.attacks),
+            "n": self.n,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> WorstCaseRow:
+        data = _require(data, "worst_case[]", ("model", "eps", "accuracy"))
+        return cls(
+            model=str(data["model"]),
+            eps=_number(data["eps"]),
+            accuracy=_number(data["accuracy"]),
+            attacks=tuple(str(a) for a in data.get("attacks") or ()),
+            n=int(data.get("n") or 0),
+            notes=tuple(str(n) for n in data.get("notes") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """A drawn figure: its id, title, PNG path (relative to the run folder) and caption."""
+
+    id: str
+    title: str
+    path: str
+    caption: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "path": self.path, "caption": self.caption}
+
+    @classmethod
+    def from_dict(cls, data: object) -> FigureEntry:
+        data = _require(data, "figures[]", ("id", "title", "path", "caption"))
+        return cls(*(str(data[k]) for k in ("id", "title", "path", "caption")))
+
+
+def _probe_to_dict(probe: ProbeComparison) -> dict[str, Any]:
+    return {f.name: getattr(probe, f.name) for f in fields(probe)} | {
+        "attacks": list(probe.attacks)
+    }
+
+
+def _probe_from_dict(data: object) -> ProbeComparison:
+    names = [f.name for f in fields(ProbeComparison)]
+    data = _require(data, "probes[]", [n for n in names if n != "n_queries"])
+    return ProbeComparison(
+        model=str(data["model"]),
+        eps=_number(data["eps"]),
+        n=int(data["n"]),
+        probe_accuracy=_number(data["probe_accuracy"]),
+        gradient_accuracy=_number(data["gradient_accuracy"]),
+        probe_only=int(data["probe_only"]),
+        gradient_only=int(data["gradient_only"]),
+        attacks=tuple(str(a) for a in data["attacks"]),
+        n_queries=int(data.get("n_queries") or 0),
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A run's summary (see the module docstring); ``to_dict`` is summary.json's content.
+
+    Attributes:
+        run: the run's facts.
+        results: one row per stored job, in store order.
+        worst_case: per model and eps, sorted by model, eps.
+        notes: the rows' notes once each (for the headline and the console).
+        diagnostics: model -> the numbers of the gradient diagnostics (free-form).
+        probes: the gradient-free probe against the gradient attacks.
+        figures: the drawn figures (empty until the report draws them).
+        warnings: the gradient-masking checks that failed, as sentences.
+    """
+
+    run: RunInfo
+    results: tuple[ResultRow, ...] = ()
+    worst_case: tuple[WorstCaseRow, ...] = ()
+    notes: tuple[str, ...] = ()
+    diagnostics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    probes: tuple[ProbeComparison, ...] = ()
+    figures: tuple[FigureEntry, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def rows_of(self, model: str) -> list[ResultRow]:
+        """The model's result rows, in store order."""
+        return [r for r in self.results if r.model == model]
+
+    def with_figures(self, figures: Sequence[FigureEntry]) -> Summary:
+        return replace(self, figures=tuple(figures))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The content of summary.json: `to_dict` with NaN and infinities as null, so the
+        file is strict JSON that every reader parses."""
+        return _strict(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, NaN kept (see `to_json_dict`)."""
+        return {
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "run": self.run.to_dict(),
+            "results": [r.to_dict() for r in self.results],
+            "worst_case": [w.to_dict() for w in self.worst_case],
+            "notes": list(self.notes),
+            "diagnostics": {m: dict(d) for m, d in self.diagnostics.items()},
+            "probes": [_probe_to_dict(p) for p in self.probes],
+            "figures": [f.to_dict() for f in self.figures],
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> Summary:
+        """Read a summary.json's content.
+
+        Raises:
+            SummaryFormatError: a newer schema version, or content of the wrong shape; the
+                message names the key.
+        """
+        data = _require(data, "summary", ("run", "results"))
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise SummaryFormatError(f"schema_version: expected a positive int, got {version!r}")
+        if version > SUMMARY_SCHEMA_VERSION:
+            raise SummaryFormatError(
+                f"schema_version {version} is newer than this robustbench-local reads "
+                f"({SUMMARY_SCHEMA_VERSION}): upgrade it, or rebuild the summary from the "
+                "run's results.sqlite with `rbl report RUN_DIR`"
+            )
+        diagnostics = data.get("diagnostics") or {}
+        if not isinstance(diagnostics, Mapping) or not all(
+            isinstance(v, Mapping) for v in diagnostics.values()
+        ):
+            raise SummaryFormatError("diagnostics: expected an object of objects")
+        return cls(
+            run=RunInfo.from_dict(data["run"]),
+            results=tuple(ResultRow.from_dict(r) for r in _list(data, "results", "summary")),
+            worst_case=tuple(
+                WorstCaseRow.from_dict(w) for w in _list(data, "worst_case", "summary")
+            ),
+            notes=tuple(str(n) for n in _list(data, "notes", "summary")),
+            diagnostics=diagnostics,
+            probes=tuple(_probe_from_dict(p) for p in _list(data, "probes", "summary")),
+            figures=tuple(FigureEntry.from_dict(f) for f in _list(data, "figures", "summary")),
+            warnings=tuple(str(w) for w in _list(data, "warnings", "summary")),
+        )

@@ -1,0 +1,110 @@
+"""The typed summary: JSON round trip, old files, newer schemas and misshapen content."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustbench_local.bench.protocol import job_metrics
+from robustbench_local.results.records import (
+    SUMMARY_SCHEMA_VERSION,
+    ResultRow,
+    RunInfo,
+    Summary,
+    SummaryFormatError,
+    WorstCaseRow,
+)
+from robustbench_local.results.schema import METRICS, SAMPLE_COLUMNS
+from robustbench_local.results.summary import read_summary, write_summary
+
+
+def _summary() -> Summary:
+    row = ResultRow(
+        "m",
+        "pgd",
+        0.1,
+        {"accuracy": 0.5, "n": 10.0, "auroc_epistemic": math.nan},
+        seconds=1.5,
+        kind="gradient",
+        notes=("a note",),
+    )
+    return Summary(
+        run=RunInfo(name="r", dataset="digits", n_examples=10, norm="linf", complete=True),
+        results=(row,),
+        worst_case=(WorstCaseRow("m", 0.1, 0.5, ("pgd",), 10),),
+        notes=("a note",),
+        warnings=("w",),
+    )
+
+
+def test_json_round_trip_keeps_every_number_and_writes_null_for_nan(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    write_summary(_summary(), path)
+    on_disk = json.loads(path.read_text())
+    assert on_disk["schema_version"] == SUMMARY_SCHEMA_VERSION
+    assert on_disk["results"][0]["auroc_epistemic"] is None  # strict JSON
+    back = read_summary(path)
+    assert back.to_json_dict() == on_disk
+    (row,) = back.results
+    assert row.accuracy == 0.5 and row.n == 10 and math.isnan(row.metric("auroc_epistemic"))
+    assert row.value("attack") == "pgd" and row.value("accuracy") == 0.5
+
+
+def test_a_file_without_a_schema_version_reads_as_version_one() -> None:
+    old = _summary().to_json_dict()
+    del old["schema_version"]
+    assert Summary.from_dict(old).results[0].accuracy == 0.5
+
+
+def test_a_newer_schema_is_refused_with_what_to_do() -> None:
+    newer = _summary().to_json_dict() | {"schema_version": SUMMARY_SCHEMA_VERSION + 1}
+    with pytest.raises(SummaryFormatError, match=r"newer than .* `rbl report RUN_DIR`"):
+        Summary.from_dict(newer)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"run": []}, "run: expected an object"),
+        ({"results": 3}, "summary.results: expected a list"),
+        ({"results": [{"model": "m"}]}, r"results\[\]: missing key\(s\) 'attack', 'eps'"),
+        ({"results": [{"model": "m", "attack": "a", "eps": "x"}]}, "expected a number"),
+        ({"worst_case": [{"x": 1}]}, r"worst_case\[\]: missing key"),
+        ({"schema_version": "1"}, "schema_version: expected a positive int"),
+    ],
+)
+def test_misshapen_content_names_the_key(change: dict, message: str) -> None:
+    with pytest.raises(SummaryFormatError, match=message):
+        Summary.from_dict(_summary().to_json_dict() | change)
+
+
+def test_not_json_is_a_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text("{not json")
+    with pytest.raises(SummaryFormatError, match="not valid JSON"):
+        read_summary(path)
+
+
+def test_a_misspelt_metric_fails_loudly() -> None:
+    with pytest.raises(KeyError, match="unknown metric 'acuracy'"):
+        _summary().results[0].metric("acuracy")
+
+
+def test_the_schema_names_every_metric_the_protocol_writes() -> None:
+    rng = np.random.default_rng(0)
+    n = 40
+    samples = {c: rng.random(n) for c in SAMPLE_COLUMNS}
+    for column in ("label", "clean_pred", "adv_pred", "noise_pred"):
+        samples[column] = rng.integers(0, 3, n)
+    assert set(job_metrics(samples)) <= set(METRICS)
+
+
+def test_an_unknown_numeric_column_from_a_newer_writer_is_kept() -> None:
+    data = _summary().to_json_dict()
+    data["results"][0] |= {"future_metric": 0.25, "future_text": "x"}
+    row = Summary.from_dict(data).results[0]
+    assert row.metrics["future_metric"] == 0.25 and "future_text" not in row.metrics

@@ -32,6 +32,32 @@ FORBIDDEN = {
         "reports",
     ),
     "robustbench_local.bench": ("robustbench_local.cli", "reports"),
+    # Pure functions on models and tensors, composed by the benchmark, never the reverse.
+    "robustbench_local.explain": (
+        "robustbench_local.bench",
+        "robustbench_local.results",
+        "robustbench_local.zoo",
+        "robustbench_local.cli",
+        "reports",
+    ),
+    "robustbench_local.shifts": (
+        "attacks",
+        "uncertainty",
+        "robustbench_local.bench",
+        "robustbench_local.results",
+        "robustbench_local.zoo",
+        "robustbench_local.explain",
+        "robustbench_local.cli",
+        "reports",
+    ),
+    # Plot helpers on plain tensors, for labs: no run store, no benchmark.
+    "robustbench_local.plotting": (
+        "robustbench_local.bench",
+        "robustbench_local.results",
+        "robustbench_local.zoo",
+        "robustbench_local.cli",
+        "reports",
+    ),
     "robustbench_local.registry": ("robustbench_local.", "reports"),
     "robustbench_local.devices": ("robustbench_local.", "reports"),
     "reports": ("robustbench_local.bench", "robustbench_local.zoo", "robustbench_local.cli"),
@@ -108,6 +134,8 @@ def test_only_the_cli_imports_reports() -> None:
         ("attacks.fake", "def f():\n    import robustbench_local.zoo.models\n"),
         ("robustbench_local.results.fake", "from robustbench_local.bench import config\n"),
         ("uncertainty.fake", "from attacks import pgd\n"),
+        ("robustbench_local.explain.fake", "from robustbench_local.bench import runner\n"),
+        ("robustbench_local.shifts.fake", "import uncertainty\n"),
     ],
 )
 def test_the_rule_check_itself_catches_a_wrong_arrow(module: str, source: str) -> None:

@@ -1,11 +1,17 @@
 """Argument checks shared by the heads, `decompose` and the metrics.
 
 Every check raises `ValueError` (bad value or shape) or `TypeError` (bad type) with a message that
-names the argument, the value received and what was expected.
+names the argument, the value received and what was expected. One mistake is only suspected, not
+certain, where a model's outputs are read: outputs that look like probabilities instead of
+logits; the wrappers warn about it (`warn_if_probabilities`), and `TemperatureScaler.fit`, which
+sees a whole held-out set, rejects it (`reject_probabilities`).
 """
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +21,13 @@ from torch import Tensor
 #: Absolute tolerance on "sums to 1" and on "lies in [0, 1]" for probabilities. Loose enough for
 #: float32 softmax outputs averaged over samples, tight enough to catch logits passed by mistake.
 PROB_ATOL = 1e-3
+
+#: The hint every "these look like probabilities" warning and error ends with: what to change.
+LOGITS_HINT = (
+    "the model must return logits (B, K), the scores before softmax: remove its final "
+    "softmax (nn.Softmax / F.softmax / .softmax(dim=-1)); a model that can only return "
+    "probabilities p can return p.clamp_min(1e-12).log() instead, which are valid logits"
+)
 
 
 def as_tensor(value: Any, name: str) -> Tensor:
@@ -227,3 +240,100 @@ def check_confidence(confidence: Any, name: str = "confidence") -> Tensor:
             f"{name} must lie in [0, 1]; got {float(confidence[index])} at index {index}"
         )
     return confidence
+
+
+def looks_like_probabilities(outputs: Tensor) -> bool:
+    """Whether every row of `outputs` is non-negative and sums to 1: softmax outputs, not logits.
+
+    Logits from a trained network have both signs and no fixed sum; all rows of a batch passing
+    both tests by chance is not a practical risk for K >= 2. Log-probabilities (<= 0) pass as
+    logits, rightly: log_softmax leaves them unchanged.
+
+    Args:
+        outputs: (..., K) model outputs, K over the last dim.
+
+    Returns:
+        True when the rows look like probability vectors (K >= 2, at least one row).
+    """
+    if not torch.is_floating_point(outputs) or outputs.ndim < 1 or outputs.numel() == 0:
+        return False
+    classes = outputs.shape[-1]
+    if classes < 2:  # one "class" sums to itself: nothing to tell apart
+        return False
+    checked = outputs.detach().float()
+    # A softmax in reduced precision (bf16 autocast) sums to 1 only within a few of its eps per
+    # class; float32 and float64 sums land well inside PROB_ATOL.
+    tolerance = max(PROB_ATOL, classes * torch.finfo(outputs.dtype).eps)
+    sums_to_one = (checked.sum(dim=-1) - 1.0).abs().max() <= tolerance
+    verdict = (checked.min() >= 0.0) & sums_to_one
+    try:
+        # One host sync for both tests: this runs on every forward of the wrappers.
+        return bool(verdict)
+    except RuntimeError:
+        # Inside torch.func.vmap a tensor's value cannot steer Python: the check is skipped
+        # there rather than breaking a wrapper that worked under vmap before it.
+        return False
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+_TORCH = str(Path(torch.__file__).resolve().parent)
+
+
+def _caller_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the first frame outside this package and torch.
+
+    A student then sees the line of their own notebook or script that called the wrapper (or
+    the attack that ran it), not a line deep inside it; and Python's once-per-location filter
+    shows the warning once per calling line, not once per forward pass.
+    """
+    level, frame = 1, sys._getframe(1)
+    while frame is not None:
+        filename = str(Path(frame.f_code.co_filename).resolve())
+        if not (filename.startswith(_PACKAGE) or filename.startswith(_TORCH)):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_if_probabilities(outputs: Tensor, name: str) -> None:
+    """Warn (UserWarning) when a model's outputs look like probabilities instead of logits.
+
+    Softmax applied on top of probabilities flattens every prediction towards uniform: the
+    uncertainty comes out far too high and the calibration numbers are meaningless, with no
+    error anywhere. A warning, not an error: on a small batch the test could in principle be
+    fooled by real logits, and the computation itself is still defined.
+
+    Args:
+        outputs: (..., K) what the model returned.
+        name: what produced them, for the message (e.g. "model(x)", "members[0](x)").
+    """
+    if looks_like_probabilities(outputs):
+        warn_probabilities(name)
+
+
+def warn_probabilities(name: str) -> None:
+    """The warning of `warn_if_probabilities`, for a caller that has already run the test.
+
+    Args:
+        name: what produced the outputs, for the message.
+    """
+    warnings.warn(
+        f"{name} looks like probabilities, not logits (every row is non-negative and sums "
+        f"to 1), so softmax would be applied twice; {LOGITS_HINT}",
+        UserWarning,
+        stacklevel=_caller_stacklevel(),
+    )
+
+
+def reject_probabilities(outputs: Tensor, name: str) -> None:
+    """Raise ValueError when `outputs`, documented as logits, look like probabilities.
+
+    Args:
+        outputs: (..., K) the argument received.
+        name: the argument's name, for the message.
+    """
+    if looks_like_probabilities(outputs):
+        raise ValueError(
+            f"{name} must be logits; got values that look like probabilities (every row is "
+            f"non-negative and sums to 1); {LOGITS_HINT} (or pass probs.log())"
+        )

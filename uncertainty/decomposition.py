@@ -36,6 +36,12 @@ def decompose(probs: Tensor) -> Uncertainty:
     go negative by rounding) and total is then defined as aleatoric + epistemic, so the identity
     holds exactly in float64.
 
+    The parts carry a graph exactly when `probs` does. Samples from `sample_probs` on a plain
+    input have none, so the parts plot directly (`plt.hist(u.epistemic)`); an attack that
+    differentiates through `sample_probs` keeps the graph to its input. Probabilities you
+    stack yourself from a model's outputs keep the graph to its parameters: build them under
+    `torch.no_grad()` to plot them.
+
     Args:
         probs: (S, B, K) probabilities: S samples or ensemble members, B inputs, K classes. Use
             `uncertainty.sample_probs(model, x)` to get them from any model.

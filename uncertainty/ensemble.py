@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ._modes import eval_mode
+from ._validation import looks_like_probabilities, warn_probabilities
 from .predictive import SampledClassifier
 
 
@@ -67,7 +68,8 @@ class DeepEnsemble(SampledClassifier):
     afterwards. Members that share an architecture run in one vectorised call (`torch.func.vmap`
     over their stacked parameters) when `vectorize` says so; the others run one by one. Both
     paths give the same numbers up to float rounding. Gradients flow to the input (and to the
-    members' parameters, should anyone train through the ensemble).
+    members' parameters, should anyone train through the ensemble). A member whose outputs
+    look like probabilities (it ends in softmax) gets a UserWarning: members must return logits.
 
     Args:
         members: the classifiers, each mapping (B, ...) inputs to (B, K) logits.
@@ -182,6 +184,10 @@ class DeepEnsemble(SampledClassifier):
                     f"returned {tuple(outputs[0].shape)}: members must agree on B and K"
                 )
             outputs.append(logits)
+        suspects = [str(i) for i, logits in enumerate(outputs) if looks_like_probabilities(logits)]
+        if suspects:
+            # One warning naming every such member, not one per member.
+            warn_probabilities(f"members[{', '.join(suspects)}](x)")
         return torch.stack(outputs)
 
     def sample_log_probs(self, x: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from ._modes import eval_mode
 from ._rng import GeneratorLike, SeedSource, device_generator
-from ._validation import check_positive_int
+from ._validation import check_positive_int, looks_like_probabilities, warn_probabilities
 from .predictive import SampledClassifier
 
 #: Dropout layers MC dropout drives. Functional calls such as `F.dropout(x, training=self.training)`
@@ -115,6 +115,10 @@ class MCDropout(SampledClassifier):
 
     Raises:
         ValueError: when the model has no dropout layer with p > 0.
+
+    Warns:
+        UserWarning: when the model's outputs look like probabilities (it ends in softmax):
+            it must return logits.
     """
 
     #: New dropout masks on every call, in every mode: attacks treat the wrapper as stochastic
@@ -204,6 +208,7 @@ class MCDropout(SampledClassifier):
 
         handles = [layer.register_forward_hook(hook) for layer in self.dropout_layers()]
         chunks: list[Tensor] = []
+        softmaxed = False
         try:
             # Dropout layers stay in eval mode too (identity); the hooks apply the masks. This
             # keeps every layer's mode untouched apart from the eval switch, restored below.
@@ -224,11 +229,14 @@ class MCDropout(SampledClassifier):
                             f"model(x) must return (B, K) logits, one row per input row; for "
                             f"{rows} input rows it returned {shape}"
                         )
+                    softmaxed = softmaxed or looks_like_probabilities(logits)
                     chunks.append(F.log_softmax(logits, dim=-1).reshape(repeats, batch, -1))
         finally:
             for handle in handles:
                 handle.remove()
             state.generators = []
+        if softmaxed:
+            warn_probabilities("model(x)")
         return torch.cat(chunks)
 
     def extra_repr(self) -> str:

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._validation import warn_if_probabilities
+
+
+def grad_only_for_input(x: Any) -> AbstractContextManager[None]:
+    """A context that records a graph only when `x` requires grad (an attack's input).
+
+    Probability samples are read in two ways: a lab plots them and computes metrics (the
+    graph back to the parameters is useless there, costs memory, and makes `plt.hist` fail
+    with "Can't call numpy() on Tensor that requires grad"), and an attack differentiates
+    them with respect to its input, which then requires grad (also inside `torch.func.grad`).
+    So the graph follows the input: parameters alone never ask for one.
+
+    Args:
+        x: the model's input.
+
+    Returns:
+        `torch.set_grad_enabled(...)`, to use in a `with` statement.
+    """
+    wanted = bool(getattr(x, "requires_grad", False))
+    return torch.set_grad_enabled(torch.is_grad_enabled() and wanted)
 
 
 def log_mean_prob(log_probs: Tensor) -> Tensor:
@@ -49,8 +72,21 @@ class SampledClassifier(nn.Module, ABC):
         """(S, B, K) log-probabilities of the S samples for (B, ...) inputs."""
 
     def sample_probs(self, x: Tensor) -> Tensor:
-        """(S, B, K) probabilities of the S samples for (B, ...) inputs."""
-        return self.sample_log_probs(x).exp()
+        """Probabilities of the S samples, ready to plot or to pass to `decompose`.
+
+        The result carries a graph only when `x` requires grad (an attack differentiating
+        with respect to its input); otherwise it is computed without one, so
+        `plt.hist(decompose(probs).epistemic)` works. Use `sample_log_probs` or `forward`
+        to train through the samples.
+
+        Args:
+            x: (B, ...) inputs.
+
+        Returns:
+            (S, B, K) probabilities.
+        """
+        with grad_only_for_input(x):
+            return self.sample_log_probs(x).exp()
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, K) log of the mean sample probability (valid logits) for (B, ...) inputs."""
@@ -62,7 +98,12 @@ def sample_probs(model: nn.Module, x: Tensor) -> Tensor:
 
     Calls `model.sample_probs(x)` when the model has it (DeepEnsemble, MCDropout); otherwise
     returns `softmax(model(x))` with a leading sample dim of 1, which `decompose` turns into
-    aleatoric = total and epistemic = 0.
+    aleatoric = total and epistemic = 0. A plain model whose outputs look like probabilities
+    (it ends in softmax) gets a UserWarning: softmax would be applied twice.
+
+    The result carries a graph only when `x` requires grad (an attack differentiating with
+    respect to its input, as the benchmark's adaptive attack does); for a plain `x` it is
+    computed without one, ready for `plt.hist` or `.numpy()`.
 
     Args:
         model: a classifier returning (B, K) logits, or a wrapper with `sample_probs`.
@@ -72,14 +113,18 @@ def sample_probs(model: nn.Module, x: Tensor) -> Tensor:
         (S, B, K) probabilities; S = 1 for a plain model.
     """
     method = getattr(model, "sample_probs", None)
-    if callable(method):
-        probs = method(x)
-        if not isinstance(probs, Tensor) or probs.ndim != 3:
-            shape = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
-            raise ValueError(f"model.sample_probs(x) must return an (S, B, K) tensor; got {shape}")
-        return probs
-    logits = model(x)
-    if not isinstance(logits, Tensor) or logits.ndim != 2:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"model(x) must return (B, K) logits; got {shape}")
-    return F.softmax(logits, dim=-1)[None]
+    with grad_only_for_input(x):
+        if callable(method):
+            probs = method(x)
+            if not isinstance(probs, Tensor) or probs.ndim != 3:
+                shape = tuple(probs.shape) if isinstance(probs, Tensor) else type(probs).__name__
+                raise ValueError(
+                    f"model.sample_probs(x) must return an (S, B, K) tensor; got {shape}"
+                )
+            return probs
+        logits = model(x)
+        if not isinstance(logits, Tensor) or logits.ndim != 2:
+            shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
+            raise ValueError(f"model(x) must return (B, K) logits; got {shape}")
+        warn_if_probabilities(logits, "model(x)")
+        return F.softmax(logits, dim=-1)[None]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import as_tensor, check_labels
-from .predictive import log_mean_prob
+from ._validation import as_tensor, check_labels, reject_probabilities
+from .predictive import grad_only_for_input, log_mean_prob
 
 # Golden-section search on log T: NLL is convex in 1/T for one model's logits, hence unimodal in
 # log T, and a bracketing search needs no gradients, learning rate or stopping heuristics.
@@ -28,6 +28,10 @@ def _check_logits(logits: Any, name: str = "logits") -> Tensor:
         )
     if not bool(torch.isfinite(logits).all()):
         raise ValueError(f"{name} must be finite; got NaN or inf")
+    # An error, not a warning as in the wrappers: the fit sees a whole held-out set, where real
+    # logits never pass for probabilities, and a temperature fitted on probabilities (T ~ 0.15,
+    # sharpening them back) is certainly wrong, then silently baked into `calibrate(model)`.
+    reject_probabilities(logits, name)
     return logits
 
 
@@ -47,6 +51,11 @@ class TemperatureScaler(nn.Module):
     then tempered before the average. Apply it the same way it was fitted; `calibrate(model)`
     does this for you. The state dict holds T only: `fitted_on_samples` (which way it was
     fitted) is a plain attribute, set by `fit`.
+
+    In short: `fit` takes logits (probabilities are rejected with a hint), the fitted T is
+    the 0-dim tensor `temperature` (`float(scaler.temperature)`), and `calibrate(model)`
+    returns a new module wrapping `model` (which is left unchanged) whose outputs are the
+    tempered logits.
 
     Args:
         temperature: the initial T (> 0); 1.0 is the identity.
@@ -94,14 +103,19 @@ class TemperatureScaler(nn.Module):
         """Fit T by minimising the NLL on held-out logits (golden-section search on log T).
 
         Args:
-            logits: (B, K) logits, or (S, B, K) per-sample logits of an ensemble / MC dropout.
+            logits: (B, K) logits, or (S, B, K) per-sample logits of an ensemble / MC dropout
+                (log-probabilities work too). Not probabilities: those are rejected.
             y: (B,) integer labels.
             bounds: the interval searched for T. A result at a bound means the data is
                 (nearly) separable or degenerate; the bound is returned, not infinity.
             tol: stop when the bracket on log T is narrower than this.
 
         Returns:
-            self, fitted.
+            self, fitted; the fitted T is `self.temperature` (a 0-dim tensor).
+
+        Raises:
+            ValueError: when `logits` look like probabilities (every row non-negative and
+                summing to 1): the model must return logits (remove its final softmax).
         """
         logits = _check_logits(logits).detach().double()
         y = check_labels(y, logits.shape[-1], logits.shape[-2]).to(logits.device)
@@ -201,12 +215,14 @@ class TemperatureScaled(nn.Module):
             x: (B, ...) inputs.
 
         Returns:
-            (S, B, K) probabilities; S = 1 unless the scaler was fitted on samples.
+            (S, B, K) probabilities; S = 1 unless the scaler was fitted on samples. With a
+            graph only when `x` requires grad.
         """
-        if self.scaler.fitted_on_samples:
-            log_probs = self._sample_log_probs(x)
-            return F.softmax(log_probs / self.scaler.temperature.to(log_probs.dtype), dim=-1)
-        return F.softmax(self.forward(x), dim=-1)[None]
+        with grad_only_for_input(x):  # as uncertainty.sample_probs: see there why
+            if self.scaler.fitted_on_samples:
+                log_probs = self._sample_log_probs(x)
+                return F.softmax(log_probs / self.scaler.temperature.to(log_probs.dtype), dim=-1)
+            return F.softmax(self.forward(x), dim=-1)[None]
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, K) tempered logits of `model` on inputs x (B, ...)."""

@@ -13,9 +13,12 @@ from matplotlib.figure import Figure
 
 from reports.figures import (
     accuracy,
+    accuracy_vs_severity,
+    calibration_under_shift,
     confidence,
     detection,
     examples,
+    ood_detection,
     reliability,
     risk_coverage,
     uncertainty,
@@ -24,7 +27,19 @@ from reports.run_data import RunData
 
 __all__ = ["FIGURES", "MODULES", "FigureSpec"]
 
-MODULES = (accuracy, confidence, uncertainty, detection, reliability, risk_coverage, examples)
+MODULES = (
+    accuracy,
+    confidence,
+    uncertainty,
+    detection,
+    reliability,
+    risk_coverage,
+    examples,
+    # Natural shift after the adversarial figures: corruptions, then out-of-distribution sets.
+    accuracy_vs_severity,
+    calibration_under_shift,
+    ood_detection,
+)
 
 
 @dataclass(frozen=True)

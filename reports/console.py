@@ -1,7 +1,9 @@
 """The run's tables for a terminal, from the same headline numbers as the report page.
 
 `rbl run` prints these (the CLI renders them); as they come from `headline.headline` at
-`selection.chosen_eps`, written by `reports.formatting`, the console and the page agree.
+`selection.chosen_eps`, written by `reports.formatting`, the console and the page agree. A
+run with distribution-shift jobs adds the page's corruption and OOD tables
+(`reports.shift_tables`) and its adversarial-against-natural-shift sentence.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import math
 from dataclasses import dataclass
 
 from reports.formatting import auroc, fmt_eps, pct, three
-from reports.headline import DETECTION_SCORES, SHORT, attack_label, headline
+from reports.headline import DETECTION_SCORES, SHORT, attack_label, headline, shift_comparison
 from reports.selection import attack_order, chosen_eps_rule, result
+from reports.shift_tables import ShiftTable, corruption_table, ood_table
 from robustbench_local.results.records import Summary
 
 __all__ = ["ADAPTIVE_MARK", "ConsoleReport", "TextTable", "console_report"]
@@ -32,13 +35,29 @@ class TextTable:
 
 @dataclass(frozen=True)
 class ConsoleReport:
-    """What `rbl run` prints: robust accuracy by eps, the headline, notes and warnings."""
+    """What `rbl run` prints: robust accuracy by eps, the headline, notes and warnings; with
+    shift jobs, the corruption and OOD tables and the sentence comparing adversarial and
+    natural shift (None without them). `tables` lists every table in print order."""
 
     chosen_eps: float | None
     accuracy: TextTable
     headline: TextTable
     notes: list[str]
     warnings: list[str]
+    shift: TextTable | None = None
+    ood: TextTable | None = None
+    shift_comparison: str | None = None
+
+    @property
+    def tables(self) -> list[TextTable]:
+        """The tables to print, in order (the shift ones only when the run has rows)."""
+        return [t for t in (self.accuracy, self.headline, self.shift, self.ood) if t is not None]
+
+
+def _text_table(title: str, shift: ShiftTable) -> TextTable | None:
+    if shift.missing:
+        return None
+    return TextTable(title, shift.headers, shift.rows, shift.text_columns)
 
 
 def console_report(summary: Summary, eps: float | None = None) -> ConsoleReport:
@@ -52,7 +71,8 @@ def console_report(summary: Summary, eps: float | None = None) -> ConsoleReport:
     Returns:
         A robust-accuracy table with one row per (model, attack) and a worst-case row per
         model, adaptive attacks marked with ``ADAPTIVE_MARK``; the page's headline table (per
-        model: strongest attack at the chosen eps, ECE, detection AUROC); notes and warnings.
+        model: strongest attack at the chosen eps, ECE, detection AUROC); notes and warnings;
+        the page's shift tables and sentence when the run has shift jobs.
     """
     head = headline(summary, eps)
     run = summary.run
@@ -110,4 +130,15 @@ def console_report(summary: Summary, eps: float | None = None) -> ConsoleReport:
         headline=headline_table,
         notes=list(summary.notes),
         warnings=list(summary.warnings),
+        shift=_text_table(
+            "accuracy under corruption: per severity the mean over corruptions; mCE below 1 "
+            "is more robust than the first model",
+            corruption_table(summary),
+        ),
+        ood=_text_table(
+            "out-of-distribution detection: AUROC (0.5 is chance); FPR95 = share of clean "
+            "inputs flagged at the threshold that flags 95% of the OOD ones (lower is better)",
+            ood_table(summary),
+        ),
+        shift_comparison=shift_comparison(summary, head),
     )

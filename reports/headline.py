@@ -1,6 +1,8 @@
 """The headline numbers of a run, one row per model, from its summary alone.
 
-Shared by the run report's headline table and the leaderboard, so both say the same thing.
+Shared by the run report's headline table and the leaderboard, so both say the same thing;
+`shift_comparison` is the sentence that sets the run's adversarial numbers beside its
+natural-shift (corruption) numbers, on the page and in the console.
 """
 
 from __future__ import annotations
@@ -9,17 +11,29 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from reports.formatting import auroc, fmt_eps, pct
 from reports.selection import (
     chosen_eps,
+    deterministic_models,
     eps_values,
     model_order,
+    reference_severity,
     result,
+    shift_rows_at,
     strongest_attack,
 )
 from robustbench_local.results.records import Summary
 from robustbench_local.results.schema import DETECTION_SCORES
 
-__all__ = ["DETECTION_SCORES", "SHORT", "Headline", "ModelRow", "attack_label", "headline"]
+__all__ = [
+    "DETECTION_SCORES",
+    "SHORT",
+    "Headline",
+    "ModelRow",
+    "attack_label",
+    "headline",
+    "shift_comparison",
+]
 
 SHORT = {"confidence": "conf.", "total": "total", "epistemic": "epist."}  # table headers
 
@@ -109,3 +123,52 @@ def headline(summary: Summary, eps: float | None = None) -> Headline:
             )
         )
     return Headline(eps=all_eps, chosen_eps=eps, rows=rows)
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return statistics.fmean(finite) if finite else math.nan
+
+
+def shift_comparison(summary: Summary, head: Headline) -> str | None:
+    """One sentence per run: each model's robust accuracy and detection AUROC under its
+    strongest attack at the chosen eps, beside its accuracy and AUROC on corrupted inputs
+    at `selection.reference_severity`, averaged over the corruptions stored there.
+
+    The score is epistemic uncertainty, or total uncertainty for a model without epistemic
+    signal (a single deterministic network); the same score on both sides. AUROC is how well
+    the score ranks shifted above clean inputs, not a share of inputs flagged, and the
+    sentence says so.
+
+    Returns:
+        the sentence, or None when the run has no attack at an eps > 0 or no corruption job.
+    """
+    severity = reference_severity(summary)
+    if severity is None or head.chosen_eps is None:
+        return None
+    flat = set(deterministic_models(summary))
+    parts = []
+    counts = set()
+    for row in head.rows:
+        shifted = shift_rows_at(summary, row.model, severity)
+        if row.attack is None or not shifted:
+            continue
+        counts.add(len(shifted))
+        score = "total" if row.model in flat else "epistemic"
+        attack = attack_label(summary, row.attack)
+        parts.append(
+            f"{row.model}: robust accuracy {pct(row.accuracy)} under {attack} at eps "
+            f"{fmt_eps(head.chosen_eps)} against {pct(_mean([r.accuracy for r in shifted]))} "
+            f"on severity-{severity} corruptions; {score}-uncertainty AUROC "
+            f"{auroc(row.auroc.get(score, math.nan))} on the attacked inputs against "
+            f"{auroc(_mean([r.metric(f'auroc_{score}') for r in shifted]))} on the corrupted ones"
+        )
+    if not parts:
+        return None
+    over = f"the {counts.pop()}" if len(counts) == 1 else "the"
+    return (
+        "Adversarial against natural shift (AUROC: how well the score ranks shifted inputs "
+        "above their clean originals, 0.5 is chance; epistemic uncertainty, or total for a "
+        "model without epistemic signal; corruption numbers are means over "
+        f"{over} corruptions stored at severity {severity}): " + "; ".join(parts) + "."
+    )

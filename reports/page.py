@@ -1,4 +1,5 @@
-"""The run report's page: headline, warnings, figures with captions, config and environment."""
+"""The run report's page: headline, warnings, figures with captions, the distribution-shift
+tables, config and environment."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reports.formatting import auroc, fmt_eps, num, pct, three
-from reports.headline import DETECTION_SCORES, SHORT, Headline, attack_label
+from reports.headline import DETECTION_SCORES, SHORT, Headline, attack_label, shift_comparison
 from reports.html import Html, data_uri, esc, join, page, swatch, table
 from reports.palette import Palette
 from reports.selection import chosen_eps_rule
+from reports.shift_tables import ShiftTable, corruption_table, ood_table
 from robustbench_local.results.records import FigureEntry, RunInfo, Summary
 
 __all__ = ["render_report"]
@@ -35,27 +37,60 @@ RESULT_COLUMNS = (
     ("seconds", "seconds"),
     ("notes", "notes"),
 )
+SHIFT_COLUMNS = (
+    ("model", "model"),
+    ("corruption", "corruption"),
+    ("severity", "severity"),
+    ("accuracy", "accuracy"),
+    ("ece", "ECE"),
+    ("nll", "NLL"),
+    ("brier", "Brier"),
+    ("mean_confidence", "mean conf."),
+    ("mean_total", "total (nats)"),
+    ("mean_epistemic", "epistemic (nats)"),
+    ("auroc_confidence", "AUROC conf."),
+    ("auroc_total", "AUROC total"),
+    ("auroc_epistemic", "AUROC epi."),
+)
 DOT = " \u00b7 "
 PERCENT = {"clean_accuracy", "accuracy", "attack_success_rate", "mean_confidence"}
 
 
-def _expected_jobs(run: RunInfo) -> int | None:
+def _expected_jobs(run: RunInfo) -> tuple[int | None, int | None]:
+    """(attack jobs, shift jobs) the config plans; None where it cannot tell (a shift
+    section that says "all" instead of listing names)."""
     config = run.config
     try:
-        return len(config["models"]) * len(config["attacks"]) * len(config["sweep"]["eps"])
+        attack = len(config["models"]) * len(config["attacks"]) * len(config["sweep"]["eps"])
     except (KeyError, TypeError):
-        return None
+        return None, None
+    section = config.get("shift")
+    if not isinstance(section, Mapping):
+        return attack, 0
+    lists = [section.get(key, []) for key in ("corruptions", "severities", "ood")]
+    if not all(isinstance(v, list) for v in lists):
+        return attack, None
+    corruptions, levels, ood = lists
+    return attack, len(config["models"]) * (len(corruptions) * len(levels) + len(ood))
 
 
 def _facts(summary: Summary) -> Html:
     run = summary.run
-    done = len(summary.results)
-    expected = _expected_jobs(run)
+    attack_done = len(summary.results)
+    shift_done = len(summary.shift) + len(summary.ood)
+    attack_expected, shift_expected = _expected_jobs(run)
+    done = attack_done + shift_done
+    expected = (
+        None if None in (attack_expected, shift_expected) else attack_expected + shift_expected
+    )
+    split = f" ({attack_done} attack, {shift_done} shift)" if shift_done or shift_expected else ""
     if run.complete:
-        status = Html(f'<span class="status">complete: {done} jobs</span>')
+        status = Html(f'<span class="status">complete: {done} jobs{split}</span>')
     else:
         of = f" of {expected}" if expected else ""
-        status = Html(f'<span class="status partial">in progress: {done}{of} jobs stored</span>')
+        status = Html(
+            f'<span class="status partial">in progress: {done}{of} jobs stored{split}</span>'
+        )
     facts = [
         text.format(getattr(run, key))
         for key, text in (
@@ -131,11 +166,56 @@ def _headline_table(head: Headline, palette: Palette, summary: Summary) -> Html:
     )
 
 
+def _shift_headline(summary: Summary, head: Headline) -> Html:
+    text = shift_comparison(summary, head)
+    return Html(f'<p class="note">{esc(text)}</p>') if text else Html("")
+
+
+def _shift_table(shift: ShiftTable, palette: Palette, label: str) -> Html:
+    if shift.missing:
+        return Html(f'<p class="note">{esc(label)}: {esc(shift.missing)}.</p>')
+    rows = [[Html(swatch(palette.colour(r[0])) + esc(r[0])), *r[1:]] for r in shift.rows]
+    return Html(
+        table(shift.headers, rows, numeric_from=shift.text_columns)
+        + f'<p class="note">{esc(shift.note)}</p>'
+    )
+
+
+def _shift_section(summary: Summary, palette: Palette) -> Html:
+    """Per-model corruption summary, every corruption row, and the OOD table (escaped)."""
+    if "shift" not in summary.run.config and not summary.shift and not summary.ood:
+        return Html("")  # a run without a [shift] section: nothing to say
+    parts = [
+        Html("<h2>Distribution shift</h2>"),
+        _shift_table(corruption_table(summary), palette, "Corruptions"),
+    ]
+    if summary.shift:
+        all_rows = table(
+            [label for _, label in SHIFT_COLUMNS],
+            ([_cell(k, _shift_value(r, k)) for k, _ in SHIFT_COLUMNS] for r in summary.shift),
+            numeric_from=2,
+        )
+        parts.append(
+            Html(
+                f"<details><summary>{len(summary.shift)} corruption jobs, one row each"
+                f"</summary>{all_rows}</details>"
+            )
+        )
+    parts.append(_shift_table(ood_table(summary), palette, "Out-of-distribution sets"))
+    return join(parts)
+
+
+def _shift_value(row: Any, key: str) -> Any:
+    return getattr(row, key) if key in ("model", "corruption", "severity") else row.metric(key)
+
+
 def _cell(key: str, value: Any) -> str:
     if key in PERCENT:
         return pct(value)
     if key == "eps":
         return fmt_eps(value)
+    if key == "severity":
+        return str(value)
     if key == "notes":
         return "; ".join(map(str, value or []))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -189,9 +269,11 @@ def render_report(
         f"{_facts(summary)}"
         "<h2>Headline</h2>"
         f"{_warnings(summary)}{_notes(summary)}{_headline_table(head, palette, summary)}"
+        f"{_shift_headline(summary, head)}"
         f"<nav><ol>{nav}</ol></nav>"
         "<h2>Figures</h2>"
         f"{_figures(summary.figures, pngs)}"
+        f"{_shift_section(summary, palette)}"
         "<h2>All results</h2>"
         f"<details><summary>{len(summary.results)} jobs, one row each</summary>"
         f"{results}</details>"

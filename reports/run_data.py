@@ -14,9 +14,14 @@ from reports.headline import Headline, headline
 from reports.palette import Palette
 from reports.selection import (
     attack_order,
+    clean_reference,
+    corruption_order,
+    deterministic_models,
     eps_values,
     model_order,
+    ood_order,
     result,
+    severities,
     strongest_attack,
 )
 from robustbench_local.results.records import Summary
@@ -47,6 +52,13 @@ class RunData:
         self.headline: Headline = headline(self.summary, self.eps)
         self.chosen_eps = self.headline.chosen_eps
         self.palette = Palette(model_order(self.summary, include_pending=True), self.attacks)
+        self.corruptions = corruption_order(self.summary)
+        self.severities = severities(self.summary)
+        self.ood_sets = ood_order(self.summary)
+        shifted = {r.model for r in self.summary.shift}
+        self.shift_models = [m for m in self.models if m in shifted]
+        with_ood = {r.model for r in self.summary.ood}
+        self.ood_models = [m for m in self.models if m in with_ood]
 
     @property
     def norm(self) -> str:
@@ -98,15 +110,30 @@ class RunData:
 
     def deterministic_models(self) -> list[str]:
         """Models whose stored epistemic uncertainty is 0 in every job (one plain network)."""
-        out = []
-        for model in self.models:
-            rows = self.summary.rows_of(model)
-            if rows and all(
-                r.metric("mean_epistemic") == 0 and r.metric("clean_mean_epistemic") == 0
-                for r in rows
-            ):
-                out.append(model)
+        return deterministic_models(self.summary)
+
+    def by_severity(self, model: str, metric: str) -> dict[int, np.ndarray]:
+        """Severity -> the metric of the model's corruption jobs there, one per corruption
+        (in corruption order; NaN left out); severities with no value left out."""
+        out = {}
+        for severity in self.severities:
+            values = np.array(
+                [
+                    r.metric(metric)
+                    for corruption in self.corruptions
+                    for r in self.summary.shift
+                    if (r.model, r.corruption, r.severity) == (model, corruption, severity)
+                ],
+                dtype=np.float64,
+            )
+            values = values[~np.isnan(values)]
+            if len(values):
+                out[severity] = values
         return out
+
+    def clean_reference(self, model: str) -> tuple[float, float]:
+        """(accuracy, ECE) on the clean inputs: severity 0 (`selection.clean_reference`)."""
+        return clean_reference(self.summary, model)
 
     def samples(self, key: JobKey) -> dict[str, np.ndarray]:
         """The job's per-sample columns (see ``ResultsStore.samples``)."""

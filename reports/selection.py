@@ -6,26 +6,44 @@ read back with ``read_summary``), so the run report and the leaderboard choose t
 The chosen eps: the largest stored eps in (0, 0.1], else the smallest positive eps, else
 None (a run with only eps = 0). The strongest attack of a model at an eps is the attack with
 the lowest robust accuracy there (the first in config order on a tie).
+
+Distribution shift: corruptions and OOD sets in the order of the config's [shift] section,
+the severity a comparison quotes (`reference_severity`), and why a shift figure or table
+has nothing to show (`shift_missing`).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping
+from typing import Literal
 
 from reports.formatting import fmt_eps
-from robustbench_local.results.records import ResultRow, Summary
+from robustbench_local.results.records import ResultRow, ShiftRow, Summary
 
 __all__ = [
     "CHOSEN_EPS_LIMIT",
+    "REFERENCE_SEVERITY",
     "attack_order",
     "chosen_eps",
     "chosen_eps_rule",
+    "clean_reference",
+    "corruption_order",
+    "deterministic_models",
     "eps_values",
     "model_order",
+    "ood_order",
+    "reference_severity",
     "result",
+    "severities",
+    "shift_missing",
+    "shift_rows_at",
     "strongest_attack",
 ]
+
+# The severity a headline quotes for natural shift: the middle of CIFAR-10-C's 1..5.
+REFERENCE_SEVERITY = 3
 
 # The chosen eps is the largest one at or below this (8/255 = 0.031 and 0.1 both qualify).
 CHOSEN_EPS_LIMIT = 0.1
@@ -51,7 +69,11 @@ def model_order(summary: Summary, *, include_pending: bool = False) -> list[str]
             model's colour depends on its place in the config only.
     """
     configured = _config_names(summary, "models", "name")
-    stored = [r.model for r in summary.results]
+    stored = [
+        *(r.model for r in summary.results),
+        *(r.model for r in summary.shift),
+        *(r.model for r in summary.ood),
+    ]
     if include_pending:
         stored = [*configured, *stored]
     return _ordered(configured, stored)
@@ -106,3 +128,88 @@ def strongest_attack(summary: Summary, model: str, eps: float) -> str | None:
         if best is None or accuracy < best[0]:
             best = (accuracy, attack)
     return None if best is None else best[1]
+
+
+def _shift_config(summary: Summary) -> Mapping[str, object] | None:
+    section = summary.run.config.get("shift")
+    return section if isinstance(section, Mapping) else None
+
+
+def _shift_list(summary: Summary, key: str) -> list[str]:
+    values = (_shift_config(summary) or {}).get(key)
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def corruption_order(summary: Summary) -> list[str]:
+    """Corruptions with a stored job, in the config's order (then others, sorted)."""
+    return _ordered(_shift_list(summary, "corruptions"), (r.corruption for r in summary.shift))
+
+
+def ood_order(summary: Summary) -> list[str]:
+    """OOD sets with a stored job, in the config's order (then others, sorted)."""
+    return _ordered(_shift_list(summary, "ood"), (r.ood for r in summary.ood))
+
+
+def severities(summary: Summary) -> list[int]:
+    """Every stored corruption severity, ascending."""
+    return sorted({r.severity for r in summary.shift})
+
+
+def reference_severity(summary: Summary) -> int | None:
+    """`REFERENCE_SEVERITY` when stored, else the middle stored severity; None if none."""
+    stored = severities(summary)
+    if not stored:
+        return None
+    return REFERENCE_SEVERITY if REFERENCE_SEVERITY in stored else stored[len(stored) // 2]
+
+
+def shift_rows_at(summary: Summary, model: str, severity: int) -> list[ShiftRow]:
+    """The model's corruption rows at one severity, one per corruption."""
+    return [r for r in summary.shift if r.model == model and r.severity == severity]
+
+
+def clean_reference(summary: Summary, model: str) -> tuple[float, float]:
+    """(accuracy, ECE) of the model on the clean test inputs, for severity 0 of the shift
+    figures: the clean accuracy and clean ECE its attack jobs stored, median over them
+    (every job evaluates the same clean inputs; the median is that shared value for a
+    deterministic model, as in the headline table). NaN when it has no attack job."""
+
+    def median(metric: str) -> float:
+        values = [r.metric(metric) for r in summary.rows_of(model)]
+        values = [v for v in values if not math.isnan(v)]
+        return statistics.median(values) if values else math.nan
+
+    return median("clean_accuracy"), median("clean_ece")
+
+
+def deterministic_models(summary: Summary) -> list[str]:
+    """Models whose stored epistemic uncertainty is 0 in every job (one plain network), in
+    model order: their epistemic score cannot flag anything."""
+    out = []
+    for model in model_order(summary):
+        values = [
+            *(
+                r.metric(m)
+                for r in summary.rows_of(model)
+                for m in ("mean_epistemic", "clean_mean_epistemic")
+            ),
+            *(r.metric("mean_epistemic") for r in summary.shift if r.model == model),
+        ]
+        if values and all(v == 0 for v in values):
+            out.append(model)
+    return out
+
+
+def shift_missing(summary: Summary, kind: Literal["corruption", "ood"]) -> str | None:
+    """Why a run has no stored job of this kind to show (None when it has some)."""
+    rows = summary.shift if kind == "corruption" else summary.ood
+    if rows:
+        return None
+    section = _shift_config(summary)
+    if section is None:
+        return "the run has no [shift] section"
+    key, noun = ("corruptions", "corruptions") if kind == "corruption" else ("ood", "ood sets")
+    if key in section and not section[key]:
+        return f"the run's [shift] section lists no {noun}"
+    what = "corruption" if kind == "corruption" else "out-of-distribution"
+    return f"no {what} job is stored yet"

@@ -10,7 +10,7 @@ how well each score tells adversarial from clean inputs (AUROC / AUPR).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +30,8 @@ __all__ = [
     "matched_noise",
     "predict",
     "sample_columns",
+    "separation",
+    "suspicion",
 ]
 
 
@@ -133,33 +135,75 @@ def matched_noise(
     return (x + draw * size.view(-1, *[1] * (x.dim() - 1))).clamp(*bounds)
 
 
-def _suspicion(samples: Mapping[str, np.ndarray], prefix: str, score: str) -> np.ndarray:
-    values = samples[f"{prefix}_{score}"]
-    # Low confidence is what should flag an attack, so it enters negated.
+def suspicion(values: np.ndarray, score: str) -> np.ndarray:
+    """A score's values oriented so that higher = more suspicious.
+
+    Args:
+        values: (N,) stored values of ``score`` (one of DETECTION_SCORES).
+        score: the score's name.
+
+    Returns:
+        (N,) values; confidence negated, the uncertainties unchanged.
+    """
+    # Low confidence is what should flag an input, so it enters negated.
     return -values if score == "confidence" else values
+
+
+# Each detection measure, for a score whose higher values should mean "positive".
+_MEASURES = {"auroc": metrics.auroc, "aupr": metrics.aupr, "fpr95": metrics.fpr_at_95_tpr}
+
+
+def separation(
+    negative: Mapping[str, np.ndarray],
+    positive: Mapping[str, np.ndarray],
+    kinds: Sequence[str] = ("auroc", "aupr"),
+    suffix: str = "",
+) -> dict[str, float]:
+    """How well each score in DETECTION_SCORES tells ``positive`` inputs from ``negative``
+    ones (the reference, usually clean inputs); the groups need not be paired.
+
+    Args:
+        negative: score name -> (N,) values as stored (confidence not negated).
+        positive: score name -> (M,) values as stored.
+        kinds: measures, any of "auroc", "aupr" (positive = the positive group) and
+            "fpr95" (the share of negatives flagged at the threshold that flags 95% of
+            the positives).
+        suffix: appended to every key.
+
+    Returns:
+        "<kind>_<score><suffix>" -> value; all NaN when either group has fewer than
+        MIN_DETECTION_GROUP inputs.
+    """
+    unknown = [kind for kind in kinds if kind not in _MEASURES]
+    if unknown:
+        raise ValueError(f"kinds must be among {sorted(_MEASURES)}; got {unknown}")
+    n_negative = len(negative[DETECTION_SCORES[0]])
+    n_positive = len(positive[DETECTION_SCORES[0]])
+    if min(n_negative, n_positive) < MIN_DETECTION_GROUP:  # too few: undefined, not 0.5
+        return {f"{kind}_{score}{suffix}": math.nan for score in DETECTION_SCORES for kind in kinds}
+    is_positive = torch.cat(
+        [torch.zeros(n_negative, dtype=torch.bool), torch.ones(n_positive, dtype=torch.bool)]
+    )
+    out = {}
+    for score in DETECTION_SCORES:
+        both = np.concatenate(
+            [suspicion(negative[score], score), suspicion(positive[score], score)]
+        )
+        scores = torch.from_numpy(np.ascontiguousarray(both, dtype=np.float64))
+        for kind in kinds:
+            out[f"{kind}_{score}{suffix}"] = _MEASURES[kind](scores, is_positive)
+    return out
 
 
 def _separation(
     samples: Mapping[str, np.ndarray], positive: str, keep: np.ndarray, suffix: str
 ) -> dict[str, float]:
     """AUROC / AUPR of each score for ``positive`` inputs against their clean originals."""
-    n = int(keep.sum())
-    if n < MIN_DETECTION_GROUP:  # none or too few (say, at eps 0): undefined, not 0.5
-        return {
-            f"{kind}_{score}{suffix}": math.nan
-            for score in DETECTION_SCORES
-            for kind in ("auroc", "aupr")
-        }
-    is_positive = torch.cat([torch.zeros(n, dtype=torch.bool), torch.ones(n, dtype=torch.bool)])
-    out = {}
-    for score in DETECTION_SCORES:
-        both = np.concatenate(
-            [_suspicion(samples, "clean", score)[keep], _suspicion(samples, positive, score)[keep]]
-        )
-        scores = torch.from_numpy(both)
-        out[f"auroc_{score}{suffix}"] = metrics.auroc(scores, is_positive)
-        out[f"aupr_{score}{suffix}"] = metrics.aupr(scores, is_positive)
-    return out
+    return separation(
+        {score: samples[f"clean_{score}"][keep] for score in DETECTION_SCORES},
+        {score: samples[f"{positive}_{score}"][keep] for score in DETECTION_SCORES},
+        suffix=suffix,
+    )
 
 
 def detection_metrics(samples: Mapping[str, np.ndarray]) -> dict[str, float]:

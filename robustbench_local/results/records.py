@@ -2,11 +2,16 @@
 
 `Summary` is the object form of ``summary.json``: the run's facts (`RunInfo`), one
 `ResultRow` per job, the worst case (`WorstCaseRow`), the probe comparisons, the figures
-(`FigureEntry`), the notes and the masking warnings. ``Summary.to_dict()`` gives the JSON
+(`FigureEntry`), the notes and the masking warnings; for distribution shift, one `ShiftRow`
+per corruption job, one `OodRow` per out-of-distribution job and one `ShiftSummaryRow` per
+model. ``Summary.to_dict()`` gives the JSON
 form (the keys ``summary.json`` has always had, plus ``schema_version``) and
 ``Summary.from_dict()`` reads it back, so the report, the leaderboard and the console
 table read attributes instead of string keys, and a misspelt metric name fails loudly
 (`ResultRow.metric` knows the metric names of `schema.METRICS`).
+
+The shift keys ("shift", "ood", "shift_summary") were added to schema version 1 without a
+new version: a file without them reads as a run without shift jobs.
 
 Undefined numbers are NaN here and null in the JSON file (``write_summary``); reading a
 file turns null back into NaN.
@@ -20,13 +25,22 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from robustbench_local.results.masking import ProbeComparison
-from robustbench_local.results.schema import KINDS, METRICS, AttackKind
+from robustbench_local.results.schema import (
+    KINDS,
+    METRICS,
+    OOD_METRICS,
+    SHIFT_METRICS,
+    AttackKind,
+)
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
     "FigureEntry",
+    "OodRow",
     "ResultRow",
     "RunInfo",
+    "ShiftRow",
+    "ShiftSummaryRow",
     "Summary",
     "SummaryFormatError",
     "WorstCaseRow",
@@ -37,6 +51,8 @@ __all__ = [
 SUMMARY_SCHEMA_VERSION = 1
 
 _ROW_FIELDS = ("model", "attack", "eps", "seconds", "kind", "notes")
+_SHIFT_FIELDS = ("model", "corruption", "severity")
+_OOD_FIELDS = ("model", "ood")
 
 
 class SummaryFormatError(ValueError):
@@ -119,18 +135,29 @@ class RunInfo:
         return cls(**values)
 
 
-def _row_metrics(data: Mapping[str, Any]) -> dict[str, float]:
+def _row_metrics(
+    data: Mapping[str, Any],
+    row_fields: Sequence[str] = _ROW_FIELDS,
+    known: Sequence[str] = METRICS,
+) -> dict[str, float]:
     """The metrics of a flat JSON row. A known metric must be a number (or null); an
     unknown key that holds a number is kept, anything else ignored, so that a newer
     writer's extra column does not break this reader."""
     out = {}
     for key, value in data.items():
-        if key in _ROW_FIELDS:
+        if key in row_fields:
             continue
         numeric = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-        if key in METRICS or numeric:  # _number rejects a known metric that is no number
+        if key in known or numeric:  # _number rejects a known metric that is no number
             out[key] = _number(value)
     return out
+
+
+def _known_metric(metrics: Mapping[str, float], name: str, known: Sequence[str]) -> float:
+    """One metric of a row (NaN when the row does not have it); unknown names raise."""
+    if name not in known:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(known)}")
+    return float(metrics.get(name, math.nan))
 
 
 @dataclass(frozen=True)
@@ -155,9 +182,7 @@ class ResultRow:
 
     def metric(self, name: str) -> float:
         """One metric (NaN when this row does not have it); unknown names raise KeyError."""
-        if name not in METRICS:
-            raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-        return float(self.metrics.get(name, math.nan))
+        return _known_metric(self.metrics, name, METRICS)
 
     @property
     def accuracy(self) -> float:
@@ -247,6 +272,110 @@ class WorstCaseRow:
 
 
 @dataclass(frozen=True)
+class ShiftRow:
+    """One corruption job's numbers: a model on one corruption at one severity.
+
+    Attributes:
+        model, corruption, severity: the job (severity 1..5).
+        metrics: metric name (`schema.SHIFT_METRICS`) -> value; NaN where undefined.
+    """
+
+    model: str
+    corruption: str
+    severity: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def metric(self, name: str) -> float:
+        """One metric (NaN when this row does not have it); unknown names raise KeyError."""
+        return _known_metric(self.metrics, name, SHIFT_METRICS)
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy on the corrupted inputs."""
+        return self.metric("accuracy")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON row: model, corruption, severity and the metrics side by side."""
+        return {
+            "model": self.model,
+            "corruption": self.corruption,
+            "severity": self.severity,
+            **self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> ShiftRow:
+        data = _require(data, "shift[]", _SHIFT_FIELDS)
+        severity = data["severity"]
+        if isinstance(severity, bool) or not isinstance(severity, int):
+            raise SummaryFormatError(f"shift[].severity: expected an int, got {severity!r}")
+        return cls(
+            model=str(data["model"]),
+            corruption=str(data["corruption"]),
+            severity=severity,
+            metrics=_row_metrics(data, _SHIFT_FIELDS, SHIFT_METRICS),
+        )
+
+
+@dataclass(frozen=True)
+class OodRow:
+    """One out-of-distribution job's numbers: how well a model's scores flag one OOD set.
+
+    Attributes:
+        model, ood: the job.
+        metrics: metric name (`schema.OOD_METRICS`) -> value; NaN where undefined.
+    """
+
+    model: str
+    ood: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def metric(self, name: str) -> float:
+        """One metric (NaN when this row does not have it); unknown names raise KeyError."""
+        return _known_metric(self.metrics, name, OOD_METRICS)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat JSON row: model, ood and the metrics side by side."""
+        return {"model": self.model, "ood": self.ood, **self.metrics}
+
+    @classmethod
+    def from_dict(cls, data: object) -> OodRow:
+        data = _require(data, "ood[]", _OOD_FIELDS)
+        return cls(
+            model=str(data["model"]),
+            ood=str(data["ood"]),
+            metrics=_row_metrics(data, _OOD_FIELDS, OOD_METRICS),
+        )
+
+
+@dataclass(frozen=True)
+class ShiftSummaryRow:
+    """A model's corruption numbers in one line (see `summary.shift_summary`).
+
+    Attributes:
+        model: the model.
+        mean_corruption_accuracy: accuracy averaged over its (corruption, severity) jobs.
+        mean_shift_ece: ECE averaged over the same jobs.
+        mce: mean corruption error relative to the run's first model (Hendrycks and
+            Dietterich 2019); 1.0 for that model, NaN where undefined.
+    """
+
+    model: str
+    mean_corruption_accuracy: float
+    mean_shift_ece: float
+    mce: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: object) -> ShiftSummaryRow:
+        names = [f.name for f in fields(cls)]
+        data = _require(data, "shift_summary[]", names)
+        return cls(str(data["model"]), *(_number(data[k]) for k in names[1:]))
+
+
+@dataclass(frozen=True)
 class FigureEntry:
     """A drawn figure: its id, title, PNG path (relative to the run folder) and caption."""
 
@@ -299,6 +428,9 @@ class Summary:
         probes: the gradient-free probe against the gradient attacks.
         figures: the drawn figures (empty until the report draws them).
         warnings: the gradient-masking checks that failed, as sentences.
+        shift: one row per corruption job, by model (config order), corruption, severity.
+        ood: one row per out-of-distribution job, by model, then OOD set.
+        shift_summary: per model with corruption jobs: mean accuracy, ECE, mCE.
     """
 
     run: RunInfo
@@ -309,6 +441,9 @@ class Summary:
     probes: tuple[ProbeComparison, ...] = ()
     figures: tuple[FigureEntry, ...] = ()
     warnings: tuple[str, ...] = ()
+    shift: tuple[ShiftRow, ...] = ()
+    ood: tuple[OodRow, ...] = ()
+    shift_summary: tuple[ShiftSummaryRow, ...] = ()
 
     def rows_of(self, model: str) -> list[ResultRow]:
         """The model's result rows, in store order."""
@@ -334,6 +469,9 @@ class Summary:
             "probes": [_probe_to_dict(p) for p in self.probes],
             "figures": [f.to_dict() for f in self.figures],
             "warnings": list(self.warnings),
+            "shift": [r.to_dict() for r in self.shift],
+            "ood": [r.to_dict() for r in self.ood],
+            "shift_summary": [r.to_dict() for r in self.shift_summary],
         }
 
     @classmethod
@@ -370,4 +508,9 @@ class Summary:
             probes=tuple(_probe_from_dict(p) for p in _list(data, "probes", "summary")),
             figures=tuple(FigureEntry.from_dict(f) for f in _list(data, "figures", "summary")),
             warnings=tuple(str(w) for w in _list(data, "warnings", "summary")),
+            shift=tuple(ShiftRow.from_dict(r) for r in _list(data, "shift", "summary")),
+            ood=tuple(OodRow.from_dict(r) for r in _list(data, "ood", "summary")),
+            shift_summary=tuple(
+                ShiftSummaryRow.from_dict(r) for r in _list(data, "shift_summary", "summary")
+            ),
         )

@@ -3,7 +3,8 @@
 The stored per-sample columns, the detection scores and their smallest group, the bin
 count shared by the protocol's ECE and the report's reliability diagram, the meta keys of
 the store, and what a reader needs to know of each attack (its kind) without importing
-the benchmark that ran it.
+the benchmark that ran it; for distribution-shift jobs (corruptions and out-of-distribution
+sets), their per-sample columns and metric names.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ __all__ = [
     "META_DIGEST",
     "METRICS",
     "MIN_DETECTION_GROUP",
+    "OOD_LABEL",
+    "OOD_METRICS",
     "SAMPLE_COLUMNS",
     "SAMPLE_FIELDS",
+    "SHIFT_KINDS",
+    "SHIFT_METRICS",
+    "SHIFT_SAMPLE_COLUMNS",
     "AttackInfo",
     "AttackKind",
+    "ShiftKind",
     "attack_infos",
 ]
 
@@ -81,6 +88,35 @@ METRICS = (
     "margin_fallback",
     "margin_fallback_fooled",
 )
+# Distribution-shift jobs: a model on corrupted test images (one corruption at one severity,
+# 1..5) or on an out-of-distribution set (severity 0). One input per sample, so the fields
+# carry no input prefix. OOD samples have no true class: their label is OOD_LABEL and their
+# nll and brier are NaN.
+ShiftKind = Literal["corruption", "ood"]
+SHIFT_KINDS: tuple[ShiftKind, ...] = ("corruption", "ood")
+SHIFT_SAMPLE_COLUMNS = ("label", *SAMPLE_FIELDS)
+OOD_LABEL = -1
+# A corruption job's metrics: on the corrupted inputs, and the AUROC of each detection score
+# for the corrupted inputs against their clean originals (does uncertainty flag the shift?).
+SHIFT_METRICS = (
+    "n",
+    "accuracy",
+    "ece",
+    "nll",
+    "brier",
+    "mean_confidence",
+    "mean_total",
+    "mean_aleatoric",
+    "mean_epistemic",
+    *(f"auroc_{score}" for score in DETECTION_SCORES),
+)
+# An OOD job's metrics: each score's AUROC, AUPR (OOD = positive) and FPR95 (the share of
+# clean test inputs flagged at the threshold that flags 95% of the OOD inputs).
+OOD_METRICS = (
+    "n",
+    *(f"{kind}_{score}" for kind in ("auroc", "aupr", "fpr95") for score in DETECTION_SCORES),
+)
+
 # Calibration bins of the stored ECE and of the reliability diagram: the two must agree.
 ECE_BINS = 15
 

@@ -13,6 +13,16 @@ Tables:
                               the perturbation's size
     examples(job, idx, ...)   a few clean and adversarial images per job, for the gallery
     diagnostics(model, values) per model, the gradient-masking measurements (diagnostics.py)
+    shift_jobs(model, kind, name, severity, metrics, seconds, finished)
+                              one row per finished distribution-shift job: a corruption at
+                              a severity 1..5, or an out-of-distribution set (severity 0)
+    shift_samples(job, idx, label, pred, ...)   per sample of a shift job: prediction,
+                              confidence, uncertainties, nll, brier (label -1 and nll, brier
+                              NULL for out-of-distribution inputs)
+
+The shift tables came after schema version 2 and are created when missing, without a new
+version: a version-2 store still opens, and one opened read-only without them reads as a
+run without shift jobs.
 """
 
 from __future__ import annotations
@@ -29,12 +39,30 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_local.results.schema import SAMPLE_COLUMNS
+from robustbench_local.results.schema import (
+    SAMPLE_COLUMNS,
+    SHIFT_KINDS,
+    SHIFT_SAMPLE_COLUMNS,
+    ShiftKind,
+)
 
-__all__ = ["SAMPLE_COLUMNS", "JobKey", "JobRecord", "ResultsStore", "StoreError"]
+__all__ = [
+    "SAMPLE_COLUMNS",
+    "SHIFT_SAMPLE_COLUMNS",
+    "JobKey",
+    "JobRecord",
+    "ResultsStore",
+    "ShiftKey",
+    "ShiftRecord",
+    "StoreError",
+]
 
 SCHEMA_VERSION = 2
 
+_SHIFT_INTEGERS = ("idx", "label", "pred")
+_SHIFT_COLUMN_TYPES = ", ".join(
+    f"{c} {'INTEGER' if c in _SHIFT_INTEGERS else 'REAL'}" for c in SHIFT_SAMPLE_COLUMNS
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +88,17 @@ CREATE TABLE IF NOT EXISTS examples (
     shape TEXT NOT NULL, clean BLOB NOT NULL, adv BLOB NOT NULL,
     PRIMARY KEY (job, idx)
 );
+CREATE TABLE IF NOT EXISTS shift_jobs (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, severity INTEGER NOT NULL,
+    metrics TEXT NOT NULL, seconds REAL NOT NULL, finished REAL NOT NULL,
+    UNIQUE (model, kind, name, severity)
+);
+CREATE TABLE IF NOT EXISTS shift_samples (
+    job INTEGER NOT NULL REFERENCES shift_jobs(id), idx INTEGER NOT NULL,
+    {_SHIFT_COLUMN_TYPES},
+    PRIMARY KEY (job, idx)
+);
 """
 
 
@@ -81,6 +120,44 @@ class JobRecord:
     """A finished job as stored: its key, aggregate metrics and duration."""
 
     key: JobKey
+    metrics: Mapping[str, float]
+    seconds: float
+
+
+@dataclass(frozen=True, order=True)
+class ShiftKey:
+    """One distribution-shift job: a model on one corruption at one severity, or on one
+    out-of-distribution set.
+
+    Attributes:
+        model: the model's name.
+        kind: "corruption" or "ood".
+        name: the corruption (``rbl list corruptions``) or the OOD set.
+        severity: 1..5 for a corruption; 0 for an OOD set.
+    """
+
+    model: str
+    kind: ShiftKind
+    name: str
+    severity: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SHIFT_KINDS:
+            raise ValueError(f"kind must be one of {SHIFT_KINDS}; got {self.kind!r}")
+        if isinstance(self.severity, bool) or not isinstance(self.severity, int | np.integer):
+            raise TypeError(f"severity must be an int; got {self.severity!r}")
+        if self.kind == "ood" and self.severity != 0:
+            raise ValueError(f"severity of an ood job must be 0; got {self.severity!r}")
+        if self.kind == "corruption" and self.severity < 1:
+            raise ValueError(f"severity of a corruption job must be >= 1; got {self.severity!r}")
+        object.__setattr__(self, "severity", int(self.severity))
+
+
+@dataclass(frozen=True)
+class ShiftRecord:
+    """A finished shift job as stored: its key, aggregate metrics and duration."""
+
+    key: ShiftKey
     metrics: Mapping[str, float]
     seconds: float
 
@@ -262,6 +339,106 @@ class ResultsStore:
         data = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
         out = {c: data[:, i] for i, c in enumerate(columns)}
         for c in ("idx", "label", "clean_pred", "adv_pred"):
+            out[c] = out[c].astype(np.int64)
+        return out
+
+    # ---- distribution-shift jobs -------------------------------------------------------
+    def _has_shift_tables(self) -> bool:
+        """False for a store made before the shift tables, opened read-only (a writer
+        creates them): such a run simply has no shift jobs."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('shift_jobs', 'shift_samples')"
+        ).fetchone()
+        return int(row[0]) == 2
+
+    def write_shift_job(
+        self,
+        key: ShiftKey,
+        metrics: Mapping[str, float],
+        samples: Mapping[str, np.ndarray],
+        seconds: float = 0.0,
+    ) -> None:
+        """Store a finished shift job atomically: its metrics and per-sample rows.
+
+        Args:
+            key: the job.
+            metrics: aggregate numbers (name -> float; `schema.SHIFT_METRICS` for a
+                corruption, `schema.OOD_METRICS` for an OOD set).
+            samples: column -> array (N,) for every name in SHIFT_SAMPLE_COLUMNS, plus
+                "idx"; NaN (an OOD input's nll) is stored as NULL and read back as NaN.
+            seconds: the job's wall time.
+        """
+        columns = ("idx", *SHIFT_SAMPLE_COLUMNS)
+        missing = set(columns) - samples.keys()
+        if missing:
+            raise ValueError(f"samples is missing columns {sorted(missing)}")
+        rows = list(zip(*(np.asarray(samples[c]).tolist() for c in columns), strict=True))
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO shift_jobs (model, kind, name, severity, metrics, seconds, "
+                "finished) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.model,
+                    key.kind,
+                    key.name,
+                    key.severity,
+                    _dumps(dict(metrics)),
+                    seconds,
+                    time.time(),
+                ),
+            )
+            job_id = cursor.lastrowid
+            db.executemany(
+                f"INSERT INTO shift_samples (job, {', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * (len(columns) + 1))})",
+                [(job_id, *row) for row in rows],
+            )
+
+    def finished_shifts(self) -> set[ShiftKey]:
+        """The keys of every stored shift job (empty for a store without shift tables)."""
+        if not self._has_shift_tables():
+            return set()
+        rows = self._db.execute("SELECT model, kind, name, severity FROM shift_jobs")
+        return {ShiftKey(m, k, n, s) for m, k, n, s in rows}
+
+    def shift_jobs(self) -> list[ShiftRecord]:
+        """Every stored shift job, sorted by model, kind, name and severity."""
+        if not self._has_shift_tables():
+            return []
+        rows = self._db.execute(
+            "SELECT model, kind, name, severity, metrics, seconds FROM shift_jobs"
+        )
+        records = [
+            ShiftRecord(ShiftKey(m, k, n, s), json.loads(js), sec) for m, k, n, s, js, sec in rows
+        ]
+        return sorted(records, key=lambda r: r.key)
+
+    def shift_samples(self, key: ShiftKey) -> dict[str, np.ndarray]:
+        """A shift job's per-sample columns (plus "idx"), each (N,), ordered by sample index;
+        idx, label and pred as int64, the rest float64 (NaN where stored as NULL).
+
+        Raises:
+            KeyError: no such job is stored.
+        """
+        row = None
+        if self._has_shift_tables():
+            row = self._db.execute(
+                "SELECT id FROM shift_jobs WHERE model = ? AND kind = ? AND name = ? "
+                "AND severity = ?",
+                (key.model, key.kind, key.name, key.severity),
+            ).fetchone()
+        if row is None:
+            raise KeyError(f"no stored shift job {key}")
+        columns = ("idx", *SHIFT_SAMPLE_COLUMNS)
+        rows = self._db.execute(
+            f"SELECT {', '.join(columns)} FROM shift_samples WHERE job = ? ORDER BY idx",
+            (int(row[0]),),
+        ).fetchall()
+        # None (SQLite's NULL, what a NaN was stored as) becomes NaN in a float64 array.
+        data = np.array(rows, dtype=np.float64).reshape(len(rows), len(columns))
+        out = {c: data[:, i] for i, c in enumerate(columns)}
+        for c in _SHIFT_INTEGERS:
             out[c] = out[c].astype(np.int64)
         return out
 

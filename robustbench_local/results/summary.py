@@ -6,11 +6,16 @@ misclassified input inside the eps-ball, so it can only lower the per-sample wor
 and rightly; where it fails it submits the clean input, whose verdict (correct when clean)
 every row already requires, so it cannot raise the worst case either. A worst case made of
 adaptive attacks alone is no robustness bound, and its row says so.
+
+Distribution-shift jobs give one row each (`ShiftRow` for a corruption at a severity,
+`OodRow` for an out-of-distribution set) and, per model, a `ShiftSummaryRow` whose mCE
+compares the model's corruption errors with the run's first model's (`shift_summary`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,20 +29,26 @@ from robustbench_local.results.masking import (
     masking_warnings,
 )
 from robustbench_local.results.records import (
+    OodRow,
     ResultRow,
     RunInfo,
+    ShiftRow,
+    ShiftSummaryRow,
     Summary,
     SummaryFormatError,
     WorstCaseRow,
 )
 from robustbench_local.results.schema import ADAPTIVE_NOTE, AttackInfo, attack_infos
-from robustbench_local.results.store import JobKey, ResultsStore
+from robustbench_local.results.store import JobKey, ResultsStore, ShiftRecord
 
 __all__ = [
+    "mce_baseline",
     "probe_comparisons",
     "read_summary",
     "row_notes",
     "run_notes",
+    "shift_rows",
+    "shift_summary",
     "summarize",
     "worst_case",
     "write_summary",
@@ -155,11 +166,126 @@ def probe_comparisons(store: ResultsStore, entries: dict[str, AttackInfo]) -> li
     return out
 
 
+def _names(config: Mapping[str, Any], *path: str, field: str | None = None) -> list[str]:
+    """The names a config lists under ``path`` (a list of names, or of tables with
+    ``field``); empty when it lists none (or a word such as "all")."""
+    value: Any = config
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    if not isinstance(value, list):
+        return []
+    if field is None:
+        return [str(v) for v in value if isinstance(v, str)]
+    return [str(v[field]) for v in value if isinstance(v, Mapping) and field in v]
+
+
+def _rank(preferred: Sequence[str], name: str) -> tuple[int, str]:
+    """Sort key: config order first, then any other name alphabetically."""
+    return (preferred.index(name), "") if name in preferred else (len(preferred), name)
+
+
+def shift_rows(
+    records: Sequence[ShiftRecord], config: Mapping[str, Any]
+) -> tuple[list[ShiftRow], list[OodRow]]:
+    """The shift jobs as summary rows.
+
+    Args:
+        records: ``store.shift_jobs()``.
+        config: the run's stored config; its model order, and the order of its [shift]
+            section's corruptions and ood lists, order the rows (names it does not list,
+            such as those of a "corruptions = 'all'", follow alphabetically).
+
+    Returns:
+        (corruption rows sorted by model, corruption, severity; OOD rows sorted by model,
+        OOD set).
+    """
+    models = _names(config, "models", field="name")
+    corruptions = _names(config, "shift", "corruptions")
+    ood_sets = _names(config, "shift", "ood")
+    shift = [
+        ShiftRow(r.key.model, r.key.name, r.key.severity, dict(r.metrics))
+        for r in records
+        if r.key.kind == "corruption"
+    ]
+    ood = [OodRow(r.key.model, r.key.name, dict(r.metrics)) for r in records if r.key.kind == "ood"]
+    shift.sort(key=lambda r: (_rank(models, r.model), _rank(corruptions, r.corruption), r.severity))
+    ood.sort(key=lambda r: (_rank(models, r.model), _rank(ood_sets, r.ood)))
+    return shift, ood
+
+
+def mce_baseline(config: Mapping[str, Any], rows: Sequence[ShiftRow] = ()) -> str | None:
+    """The model every mCE is relative to: the config's first model (``[[models]]``), else
+    the first model of ``rows``; None when there is neither."""
+    models = _names(config, "models", field="name")
+    if models:
+        return models[0]
+    return rows[0].model if rows else None
+
+
+def _errors(rows: Sequence[ShiftRow], model: str) -> dict[str, dict[int, float]]:
+    """corruption -> severity -> top-1 error of the model."""
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        if r.model == model:
+            out[r.corruption][r.severity] = 1.0 - r.accuracy
+    return out
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def shift_summary(rows: Sequence[ShiftRow], baseline: str | None) -> list[ShiftSummaryRow]:
+    """Per model with corruption jobs: mean accuracy, mean ECE and mCE.
+
+    mCE follows Hendrycks and Dietterich (2019): for each corruption c, the model's top-1
+    errors summed over the severities, divided by the baseline model's summed over the same
+    severities; mCE is the mean of that ratio over corruptions. Only the corruptions and
+    severities both models have stored enter (a run in progress compares like with like).
+    The baseline's own mCE is 1.0. mCE is NaN when the baseline has no corruption job in
+    common with the model, or zero error summed over a corruption's severities (the ratio
+    is undefined: no error to be relative to).
+
+    Args:
+        rows: corruption rows (`shift_rows`), in the order the models should come out.
+        baseline: the model mCE is relative to (`mce_baseline`).
+
+    Returns:
+        one row per model, in the order of ``rows``; mean accuracy and mean ECE are plain
+        means over the model's (corruption, severity) jobs (ECE: NaN left out).
+    """
+    base = _errors(rows, baseline) if baseline is not None else {}
+    out = []
+    for model in dict.fromkeys(r.model for r in rows):
+        own = [r for r in rows if r.model == model]
+        ratios = []
+        for corruption, errors in _errors(own, model).items():
+            severities = sorted(set(errors) & set(base.get(corruption, {})))
+            if not severities:
+                continue
+            base_error = sum(base[corruption][s] for s in severities)
+            error = sum(errors[s] for s in severities)
+            ratios.append(error / base_error if base_error > 0 else math.nan)
+        out.append(
+            ShiftSummaryRow(
+                model=model,
+                mean_corruption_accuracy=float(np.mean([r.accuracy for r in own])),
+                mean_shift_ece=_nanmean([r.metric("ece") for r in own]),
+                # Any undefined ratio makes the mean undefined: leaving it out would change
+                # which corruptions the number averages over without saying so.
+                mce=float(np.mean(ratios)) if ratios else math.nan,
+            )
+        )
+    return out
+
+
 def summarize(store: ResultsStore) -> Summary:
     """The summary of a run: run facts, one row per job (with its attack's kind and the
     notes a reader needs), the worst case, those notes once each (`run_notes`), the
-    per-model diagnostics, the gradient-free probe against the gradient attacks, and the
-    warnings of the gradient-masking checks. Figures are added by the report."""
+    per-model diagnostics, the gradient-free probe against the gradient attacks, the
+    warnings of the gradient-masking checks, and the distribution-shift rows (`shift_rows`,
+    `shift_summary`). Figures are added by the report."""
     meta = store.meta()
     config = meta.get("config", {})
     run = RunInfo(
@@ -190,6 +316,7 @@ def summarize(store: ResultsStore) -> Summary:
     probes = probe_comparisons(store, entries)
     worst = worst_case(store, entries)
     diagnostics = store.diagnostics()
+    shift, ood = shift_rows(store.shift_jobs(), config)
     return Summary(
         run=run,
         results=tuple(results),
@@ -198,6 +325,9 @@ def summarize(store: ResultsStore) -> Summary:
         diagnostics=diagnostics,
         probes=tuple(probes),
         warnings=tuple(masking_warnings(results, entries, diagnostics, probes)),
+        shift=tuple(shift),
+        ood=tuple(ood),
+        shift_summary=tuple(shift_summary(shift, mce_baseline(config, shift))),
     )
 
 

@@ -7,6 +7,12 @@ under attack. Each sample has one latent robustness per model, so a sample broke
 eps stays broken at a larger one and PGD breaks everything FGSM breaks. The aggregate metrics
 come from ``protocol.job_metrics`` on those samples, as in a real run. The example images are
 real 8x8 scikit-learn digits, so the gallery looks like the real thing.
+
+With ``corruptions`` / ``ood`` a run also stores distribution-shift jobs: per corruption a
+difficulty, so accuracy falls with severity; the deterministic models stay confident when
+wrong (their ECE grows with severity) while the ensemble's confidence falls and its epistemic
+uncertainty grows. Their metrics come from ``shift_protocol``, against each model's clean
+predictions, as in a real run.
 """
 
 from __future__ import annotations
@@ -22,9 +28,15 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from robustbench_local.bench.protocol import job_metrics
+from robustbench_local.bench.protocol import Predictions, job_metrics
+from robustbench_local.bench.shift_protocol import (
+    corruption_metrics,
+    ood_metrics,
+    shift_sample_columns,
+)
 from robustbench_local.results.records import Summary
-from robustbench_local.results.store import JobKey, ResultsStore
+from robustbench_local.results.schema import OOD_LABEL, SAMPLE_FIELDS
+from robustbench_local.results.store import JobKey, ResultsStore, ShiftKey
 
 SCRIPT_MODEL = "<script>alert(1)</script>"
 K = 10  # classes
@@ -49,6 +61,12 @@ MODELS = (
 ATTACKS = ("fgsm", "pgd")
 ATTACK_STRENGTH = {"fgsm": 0.6, "pgd": 1.0}
 EPS = (0.0, 0.05, 0.1, 0.2)
+CORRUPTIONS = ("gaussian_noise", "defocus_blur", "contrast", "rotate")
+SEVERITIES = (1, 2, 3, 4, 5)
+OOD_SETS = ("uniform", "sklearn-photos")
+# How hard each corruption / OOD set is; a name not listed gets a difficulty from its hash.
+DIFFICULTY = {"gaussian_noise": 0.9, "defocus_blur": 0.7, "contrast": 0.55, "rotate": 0.4}
+OOD_HARDNESS = {"uniform": 0.1, "sklearn-photos": 0.6}
 
 
 def _entropy_of_top(confidence: np.ndarray) -> np.ndarray:
@@ -121,6 +139,86 @@ def job_samples(model: ModelKind, attack: str, eps: float, n: int) -> dict[str, 
     return out
 
 
+def _difficulty(name: str, table: dict[str, float]) -> float:
+    return table.get(name, 0.3 + 0.6 * (zlib.crc32(name.encode()) % 100) / 100)
+
+
+def _shift_predictions(
+    rng: np.random.Generator,
+    label: np.ndarray,
+    ok: np.ndarray,
+    conf: np.ndarray,
+    epistemic_share: float,
+) -> dict[str, np.ndarray]:
+    """The unprefixed per-sample fields of a model on shifted inputs."""
+    out = _predictions(rng, label.clip(0), ok, conf)
+    total = _entropy_of_top(conf)
+    out["total"] = total
+    out["epistemic"] = min(epistemic_share, 0.9) * total
+    out["aleatoric"] = total - out["epistemic"]
+    return out
+
+
+def clean_columns(model: ModelKind, n: int) -> dict[str, np.ndarray]:
+    """The model's clean per-sample fields (unprefixed), as every attack job stores them."""
+    samples = job_samples(model, ATTACKS[0], 0.0, n)
+    return {f: samples[f"clean_{f}"] for f in SAMPLE_FIELDS}
+
+
+def corruption_samples(
+    model: ModelKind, corruption: str, severity: int, n: int
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(stored columns, metrics) of one corruption job, deterministic in its arguments.
+
+    A sample breaks once the damage passes its latent robustness for that corruption, so
+    a sample broken at one severity stays broken at the next ones.
+    """
+    clean = job_samples(model, ATTACKS[0], 0.0, n)
+    label, clean_ok = clean["label"], clean["clean_pred"] == clean["label"]
+    latent = np.random.default_rng(
+        [zlib.crc32(model.name.encode()), zlib.crc32(corruption.encode())]
+    )
+    robustness = latent.random(n)
+    factor = min(1.0, 0.6 + model.break_rate / 20)  # adversarial training helps a little
+    damage = min(1.0, _difficulty(corruption, DIFFICULTY) * factor * severity / 5)
+    ok = clean_ok & (robustness >= damage)
+    rng = np.random.default_rng(
+        [zlib.crc32(model.name.encode()), zlib.crc32(corruption.encode()), severity]
+    )
+    stochastic = model.epistemic_share > 0
+    # A deterministic model stays about as confident when wrong; the ensemble's members
+    # disagree, so its confidence falls with the damage.
+    wrong_conf = (
+        model.adv_confidence - (0.3 * damage if stochastic else 0.0)
+    ) + 0.06 * rng.standard_normal(n)
+    right_conf = clean["clean_confidence"] - (0.35 if stochastic else 0.1) * damage * rng.random(n)
+    conf = np.clip(np.where(ok, right_conf, wrong_conf), 1.0 / K + 0.01, 0.9995)
+    share = model.epistemic_share * (0.3 + 2 * damage)
+    preds = _shift_predictions(rng, label, ok, conf, share)
+    columns = shift_sample_columns(label, _as_predictions(preds))
+    return columns, corruption_metrics(columns, clean_columns(model, n), label)
+
+
+def ood_samples(
+    model: ModelKind, ood: str, n: int
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(stored columns, metrics) of one OOD job: n inputs with label OOD_LABEL."""
+    rng = np.random.default_rng([zlib.crc32(model.name.encode()), zlib.crc32(ood.encode()), 99])
+    hardness = _difficulty(ood, OOD_HARDNESS)
+    stochastic = model.epistemic_share > 0
+    centre = 0.8 + 0.15 * hardness if not stochastic else 0.35 + 0.5 * hardness
+    conf = np.clip(centre + 0.1 * rng.standard_normal(n), 1.0 / K + 0.01, 0.9995)
+    share = model.epistemic_share * (2.5 - 2 * hardness)
+    label = np.full(n, OOD_LABEL)
+    preds = _shift_predictions(rng, label, np.zeros(n, bool), conf, share)
+    columns = shift_sample_columns(label, _as_predictions(preds))
+    return columns, ood_metrics(columns, clean_columns(model, n))
+
+
+def _as_predictions(fields: dict[str, np.ndarray]) -> Predictions:
+    return Predictions(**{f: fields[f] for f in SAMPLE_FIELDS})
+
+
 def job_examples(
     samples: dict[str, np.ndarray], eps: float, count: int
 ) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -144,6 +242,10 @@ def _job(model: ModelKind, attack: str, eps: float, n: int, examples: int) -> tu
     return samples, job_metrics(samples), job_examples(samples, eps, examples)
 
 
+_corruption_job = functools.cache(corruption_samples)
+_ood_job = functools.cache(ood_samples)
+
+
 def write_run(
     run_dir: Path,
     *,
@@ -154,12 +256,18 @@ def write_run(
     n: int = 80,
     examples: int = 3,
     complete: bool = True,
-    skip: frozenset[JobKey] = frozenset(),
+    skip: frozenset[JobKey | ShiftKey] = frozenset(),
     nan_metrics: tuple[str, ...] = (),
+    corruptions: tuple[str, ...] = (),
+    severities: tuple[int, ...] = SEVERITIES,
+    ood: tuple[str, ...] = (),
+    shift_section: bool | None = None,
 ) -> Path:
     """Write a run folder with results.sqlite (every job of the grid but those in skip).
 
-    ``nan_metrics`` are stored as NaN in every job (an undefined AUROC, say).
+    ``nan_metrics`` are stored as NaN in every job (an undefined AUROC, say). With
+    ``corruptions`` and ``ood`` the config gets a [shift] section (``shift_section`` forces
+    it on or off) and the store every (model, corruption, severity) and (model, ood) job.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {
@@ -168,6 +276,12 @@ def write_run(
         "attacks": [{"label": a, "name": a, "params": {}} for a in attacks],
         "sweep": {"eps": list(eps), "norm": "linf"},
     }
+    if shift_section or (shift_section is None and (corruptions or ood)):
+        config["shift"] = {
+            "corruptions": list(corruptions),
+            "severities": list(severities),
+            "ood": list(ood),
+        }
     with ResultsStore(run_dir / "results.sqlite") as store:
         store.set_meta("digest", "0123456789abcdef")
         store.set_meta("config", config)
@@ -186,14 +300,28 @@ def write_run(
                     samples, metrics, images = _job(model, attack, e, n, examples)
                     metrics = {**metrics, **dict.fromkeys(nan_metrics, math.nan)}
                     store.write_job(key, metrics, samples, images, seconds=1.0)
+            for corruption in corruptions:
+                for severity in severities:
+                    shift_key = ShiftKey(model.name, "corruption", corruption, severity)
+                    if shift_key not in skip:
+                        columns, metrics = _corruption_job(model, corruption, severity, n)
+                        store.write_shift_job(shift_key, metrics, columns, seconds=0.5)
+            for name in ood:
+                shift_key = ShiftKey(model.name, "ood", name)
+                if shift_key not in skip:
+                    columns, metrics = _ood_job(model, name, n)
+                    store.write_shift_job(shift_key, metrics, columns, seconds=0.5)
         store.set_meta("complete", complete)
     return run_dir
 
 
 @pytest.fixture(scope="session")
 def fixture_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A complete stored run (3 models x 2 attacks x 4 eps, 80 samples); not yet reported."""
-    return write_run(tmp_path_factory.mktemp("runs") / "digits-fixture")
+    """A complete stored run (3 models x 2 attacks x 4 eps, 80 samples, and 4 corruptions x
+    5 severities and 2 OOD sets per model); not yet reported."""
+    return write_run(
+        tmp_path_factory.mktemp("runs") / "digits-fixture", corruptions=CORRUPTIONS, ood=OOD_SETS
+    )
 
 
 @pytest.fixture(scope="session")

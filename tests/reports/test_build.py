@@ -31,6 +31,9 @@ FIGURE_IDS = (
     "reliability",
     "risk_coverage",
     "examples",
+    "accuracy_vs_severity",
+    "calibration_under_shift",
+    "ood_detection",
 )
 CHOSEN = 0.1  # the fixture's eps are 0, 0.05, 0.1, 0.2: the largest in (0, 0.1] is 0.1
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -193,7 +196,9 @@ def test_the_page_shows_headline_config_and_environment(built_run: tuple[Path, S
     assert "<th>eps 0.1</th>" in page and "ECE attacked" in page
     pgd_at = next(w for w in summary.worst_case if w.model == "pgd-at" and w.eps == 0.2)
     assert f"{100 * pgd_at.accuracy:.1f}%" in page
-    assert "2.14.1" in page and "digest" in page and "complete: 24 jobs" in page
+    assert (
+        "2.14.1" in page and "digest" in page and "complete: 90 jobs (24 attack, 66 shift)" in page
+    )
     assert 'class="warnings"' not in page
 
 

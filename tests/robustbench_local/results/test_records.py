@@ -10,15 +10,25 @@ import numpy as np
 import pytest
 
 from robustbench_local.bench.protocol import job_metrics
+from robustbench_local.bench.shift_protocol import corruption_metrics, ood_metrics
 from robustbench_local.results.records import (
     SUMMARY_SCHEMA_VERSION,
+    OodRow,
     ResultRow,
     RunInfo,
+    ShiftRow,
+    ShiftSummaryRow,
     Summary,
     SummaryFormatError,
     WorstCaseRow,
 )
-from robustbench_local.results.schema import METRICS, SAMPLE_COLUMNS
+from robustbench_local.results.schema import (
+    METRICS,
+    OOD_METRICS,
+    SAMPLE_COLUMNS,
+    SAMPLE_FIELDS,
+    SHIFT_METRICS,
+)
 from robustbench_local.results.summary import read_summary, write_summary
 
 
@@ -38,6 +48,12 @@ def _summary() -> Summary:
         worst_case=(WorstCaseRow("m", 0.1, 0.5, ("pgd",), 10),),
         notes=("a note",),
         warnings=("w",),
+        shift=(
+            ShiftRow("m", "gaussian_noise", 1, {"accuracy": 0.8, "ece": 0.05}),
+            ShiftRow("m", "gaussian_noise", 5, {"accuracy": 0.4, "auroc_epistemic": math.nan}),
+        ),
+        ood=(OodRow("m", "<script>noise", {"n": 50.0, "auroc_total": 0.9, "fpr95_total": 0.3}),),
+        shift_summary=(ShiftSummaryRow("m", 0.6, 0.05, 1.0),),
     )
 
 
@@ -52,6 +68,53 @@ def test_json_round_trip_keeps_every_number_and_writes_null_for_nan(tmp_path: Pa
     (row,) = back.results
     assert row.accuracy == 0.5 and row.n == 10 and math.isnan(row.metric("auroc_epistemic"))
     assert row.value("attack") == "pgd" and row.value("accuracy") == 0.5
+
+
+def test_shift_rows_round_trip_flat_with_null_for_nan() -> None:
+    on_disk = json.loads(json.dumps(_summary().to_json_dict()))
+    assert on_disk["shift"][1] == {
+        "model": "m",
+        "corruption": "gaussian_noise",
+        "severity": 5,
+        "accuracy": 0.4,
+        "auroc_epistemic": None,
+    }
+    assert on_disk["ood"][0]["ood"] == "<script>noise" and on_disk["ood"][0]["n"] == 50.0
+    assert on_disk["shift_summary"] == [
+        {"model": "m", "mean_corruption_accuracy": 0.6, "mean_shift_ece": 0.05, "mce": 1.0}
+    ]
+    back = Summary.from_dict(on_disk)
+    assert back.to_json_dict() == on_disk
+    assert back.shift[0].accuracy == 0.8 and math.isnan(back.shift[1].metric("auroc_epistemic"))
+    assert math.isnan(back.shift[0].metric("auroc_total"))  # known, not stored: NaN
+    assert back.ood[0].metric("fpr95_total") == 0.3
+    assert back.shift_summary == _summary().shift_summary
+
+
+def test_a_file_without_shift_keys_reads_as_a_run_without_shift_jobs() -> None:
+    old = _summary().to_json_dict()
+    for key in ("shift", "ood", "shift_summary"):
+        del old[key]
+    back = Summary.from_dict(old)
+    assert back.shift == () and back.ood == () and back.shift_summary == ()
+    assert back.results[0].accuracy == 0.5
+
+
+def test_shift_rows_know_their_metric_names() -> None:
+    summary = _summary()
+    with pytest.raises(KeyError, match="unknown metric 'auroc_confidence_noise'"):
+        summary.shift[0].metric("auroc_confidence_noise")  # an attack metric, not a shift one
+    with pytest.raises(KeyError, match="unknown metric 'accuracy'"):
+        summary.ood[0].metric("accuracy")  # OOD inputs have no true class
+
+
+def test_the_schema_names_every_metric_the_shift_protocol_writes() -> None:
+    rng = np.random.default_rng(0)
+    n = 30
+    columns = {f: rng.random(n) for f in SAMPLE_FIELDS} | {"pred": rng.integers(0, 3, n)}
+    y = rng.integers(0, 3, n)
+    assert set(corruption_metrics(columns, columns, y)) == set(SHIFT_METRICS)
+    assert set(ood_metrics(columns, columns)) == set(OOD_METRICS)
 
 
 def test_a_file_without_a_schema_version_reads_as_version_one() -> None:
@@ -75,6 +138,15 @@ def test_a_newer_schema_is_refused_with_what_to_do() -> None:
         ({"results": [{"model": "m", "attack": "a", "eps": "x"}]}, "expected a number"),
         ({"worst_case": [{"x": 1}]}, r"worst_case\[\]: missing key"),
         ({"schema_version": "1"}, "schema_version: expected a positive int"),
+        ({"shift": [{"model": "m", "severity": 1}]}, r"shift\[\]: missing key\(s\) 'corruption'"),
+        (
+            {"shift": [{"model": "m", "corruption": "c", "severity": 1.5}]},
+            r"shift\[\].severity: expected an int",
+        ),
+        ({"shift": [{"model": "m", "corruption": "c", "severity": 1, "ece": "x"}]}, "a number"),
+        ({"ood": {"model": "m"}}, "summary.ood: expected a list"),
+        ({"ood": [{"ood": "noise"}]}, r"ood\[\]: missing key\(s\) 'model'"),
+        ({"shift_summary": [{"model": "m"}]}, r"shift_summary\[\]: missing key"),
     ],
 )
 def test_misshapen_content_names_the_key(change: dict, message: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from reports.catalogue import FIGURES, FigureSpec
 from reports.figures._common import RC, FigureUnavailable, placeholder, png_bytes
 from reports.page import render_report
 from reports.run_data import RunData
+from robustbench_local.atomic import write_atomically
 from robustbench_local.results.records import FigureEntry, Summary
 from robustbench_local.results.store import ResultsStore
 from robustbench_local.results.summary import summarize, write_summary
@@ -34,17 +34,6 @@ def _draw(spec: FigureSpec, run: RunData) -> tuple[bytes, str]:
             reason = f"this report could not draw it ({type(error).__name__}: {error})"
             fig, caption = placeholder(spec.title, reason), f"Not drawn: {reason}."
         return png_bytes(fig), caption
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Write via a temporary file, so a reader never sees half a file (nor, after a full
-    disk, a partial one)."""
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def build_report(run_dir: Path, *, eps: float | None = None) -> Summary:
@@ -73,11 +62,11 @@ def build_report(run_dir: Path, *, eps: float | None = None) -> Summary:
         for spec in FIGURES:
             png, caption = _draw(spec, run)
             path = f"{FIGURES_DIR}/{spec.id}.png"
-            _write(run_dir / path, png)
+            write_atomically(run_dir / path, png)
             pngs[spec.id] = png
             figures.append(FigureEntry(spec.id, spec.title, path, caption))
     summary = summary.with_figures(figures)
     write_summary(summary, run_dir / "summary.json")
     html = render_report(summary, run.headline, run.palette, pngs)
-    _write(run_dir / "report.html", html.encode("utf-8"))
+    write_atomically(run_dir / "report.html", html.encode("utf-8"))
     return summary

@@ -21,6 +21,7 @@ from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, ModelRow, headline
 from reports.html import Html, esc, join, page, table
 from reports.selection import chosen_eps, eps_values
+from robustbench_local.atomic import write_atomically
 from robustbench_local.results.records import Summary, SummaryFormatError
 from robustbench_local.results.store import ResultsStore, StoreError
 from robustbench_local.results.summary import read_summary, summarize
@@ -204,8 +205,6 @@ def build_leaderboard(folder: Path) -> Path:
         f"<h1>Leaderboard: {esc(folder.resolve().name)}</h1>"
         f"<p class='note'>{esc(note)}</p>{join(sections)}"
     )
-    out = folder / LEADERBOARD
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_text(page(f"Leaderboard: {folder.resolve().name}", body), encoding="utf-8")
-    tmp.replace(out)
-    return out
+    return write_atomically(
+        folder / LEADERBOARD, page(f"Leaderboard: {folder.resolve().name}", body)
+    )

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import os
 import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robustbench_local.devices import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from robustbench_local.results.records import Summary
 
 __all__ = ["main"]
 
@@ -162,7 +166,7 @@ def _run_folder(config: Any, args: argparse.Namespace) -> Path:
     return RUNS_DIR / f"{name}-{stamp}"
 
 
-def _print_table(summary: dict[str, Any]) -> None:
+def _print_table(summary: Summary) -> None:
     """Print the run's tables: the same headline numbers (chosen eps, strongest attack, ECE,
     AUROC) as report.html, from `reports.console_report`, so the two cannot disagree."""
     from rich.console import Console
@@ -204,7 +208,7 @@ def _move_store_aside(folder: Path, *, quiet: bool) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from reports import build_report
     from robustbench_local.bench.config import default_config, load_config
-    from robustbench_local.bench.runner import RunOptions, run_benchmark
+    from robustbench_local.bench.runner import RunOptions, prepare_run, run_benchmark
     from robustbench_local.results.run_lock import RunLock
 
     overrides = _run_overrides(args)
@@ -219,12 +223,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         retrain=args.retrain,
     )
+    # Every check that needs the data, a user's model or the folders, before the run folder
+    # exists and before any model is trained.
+    prepared = prepare_run(config, out, options)
+    for note in prepared.warnings:
+        print(f"rbl run: warning: {note}", file=sys.stderr)
     if not args.quiet:
         print(f"run folder: {out}", file=sys.stderr)
     with RunLock(out):
         if args.fresh and args.out is not None:
             _move_store_aside(out, quiet=args.quiet)
-        store = run_benchmark(config, out, options)
+        store = run_benchmark(config, out, options, prepared=prepared)
         store.close()
         summary = build_report(out)
     if not args.quiet:
@@ -283,7 +292,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from robustbench_local.zoo.training import default_spec, load_or_train
 
     overrides = dict(_parse_override(text) for text in args.overrides)
-    spec = default_spec(args.zoo, args.dataset, args.recipe, seed=args.seed, **overrides)
+    spec = default_spec(
+        args.zoo,
+        args.dataset,
+        args.recipe,
+        seed=args.seed,
+        data_root=args.data_root,  # an image folder's class folders give num_classes
+        **overrides,
+    )
     _, result, cached = load_or_train(
         spec,
         cache_dir=args.cache_dir,
@@ -306,17 +322,35 @@ COMMANDS = {
 }
 
 
-def _one_line(err: BaseException) -> str:
-    """An expected failure as one line: what went wrong and where."""
+_DISK_FULL = (
+    "free some space (or point --out / --cache-dir elsewhere) and run again (a run resumes "
+    "where it stopped)"
+)
+
+
+def _describe(err: BaseException) -> str:
+    """What went wrong and where, for the known kinds of failure."""
     if isinstance(err, sqlite3.DatabaseError):
+        if getattr(err, "sqlite_errorname", None) == "SQLITE_FULL":
+            return f"the disk is full: a results store could not be written ({err}); {_DISK_FULL}"
         return (
             f"a results store could not be read or written ({err}): if results.sqlite is "
             f"corrupt, move it aside or run with --fresh"
         )
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        where = f" writing {str(err.filename)!r}" if err.filename is not None else ""
+        return f"no space left on device{where}: {_DISK_FULL}"
     if isinstance(err, OSError) and err.filename is not None:
         where = repr(str(err.filename))
         return f"{err.strerror or err} ({where})"
     return str(err)
+
+
+def _one_line(err: BaseException) -> str:
+    """An expected failure as one line: what went wrong and where (a message of many lines,
+    such as some of PyTorch's, is joined)."""
+    lines = (line.strip() for line in _describe(err).splitlines())
+    return " ".join(line for line in lines if line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -60,6 +60,7 @@ FORBIDDEN = {
     ),
     "robustbench_local.registry": ("robustbench_local.", "reports"),
     "robustbench_local.devices": ("robustbench_local.", "reports"),
+    "robustbench_local.atomic": ("robustbench_local.", "reports"),
     "reports": ("robustbench_local.bench", "robustbench_local.zoo", "robustbench_local.cli"),
 }
 

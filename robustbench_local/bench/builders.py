@@ -25,7 +25,7 @@ from robustbench_local.zoo.factory import build_user_model
 from robustbench_local.zoo.training import TrainSpec, default_spec, load_or_train
 from uncertainty import DeepEnsemble, MCDropout
 
-__all__ = ["BuiltModel", "build_model", "member_seeds", "prepare_model"]
+__all__ = ["BuiltModel", "build_model", "member_seeds", "prepare_model", "train_specs"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def member_seeds(spec: ModelSpec, run: RunSettings) -> list[int]:
     return [base + i for i in range(spec.ensemble)]
 
 
-def _train_specs(
+def train_specs(
     spec: ModelSpec, run: RunSettings, fingerprint: str | None = None
 ) -> list[TrainSpec]:
     """The training specs of a zoo entry's members, keyed to the run's data files.
@@ -59,7 +59,15 @@ def _train_specs(
     if spec.zoo is None:
         raise ValueError(f"model {spec.name!r} is a user model (factory); it is not trained")
     specs = [
-        default_spec(spec.zoo, run.dataset, spec.recipe, seed=seed, **dict(spec.train))
+        # data_root: an image folder's class folders give num_classes.
+        default_spec(
+            spec.zoo,
+            run.dataset,
+            spec.recipe,
+            seed=seed,
+            data_root=run.data_root,
+            **dict(spec.train),
+        )
         for seed in member_seeds(spec, run)
     ]
     if fingerprint is None:  # once for all members, not once per member
@@ -84,7 +92,7 @@ def prepare_model(
     """
     if spec.zoo is None:
         return
-    for train_spec in _train_specs(spec, run, fingerprint):
+    for train_spec in train_specs(spec, run, fingerprint):
         _, _, cached = load_or_train(
             train_spec,
             cache_dir=cache_dir,
@@ -108,6 +116,7 @@ def build_model(
     amp: bool = False,
     progress: bool = False,
     fingerprint: str | None = None,
+    prebuilt: nn.Module | None = None,
 ) -> BuiltModel:
     """The model a job evaluates and attacks, in eval mode on ``device``.
 
@@ -119,13 +128,18 @@ def build_model(
         amp: run under bfloat16 autocast.
         progress: show training progress bars.
         fingerprint: the run's `datasets.data_fingerprint`, if already computed.
+        prebuilt: a user model already built from its factory and checkpoint (by
+            `runner.prepare_run`, which checked its outputs), used instead of building it
+            again; None builds it here.
 
     Returns:
         the evaluation and attack views, each an nn.Module mapping (B, ...) to logits
         (B, K); a DeepEnsemble or MCDropout where the entry asks for one (both also give
         ``sample_probs``).
     """
-    if spec.factory is not None:
+    if spec.factory is not None and prebuilt is not None:
+        model = prebuilt
+    elif spec.factory is not None:
         model = build_user_model(spec.factory, dict(spec.factory_kwargs))
         load_checkpoint(model, spec.checkpoint)
     else:
@@ -133,7 +147,7 @@ def build_model(
             load_or_train(
                 s, cache_dir=cache_dir, device=device, progress=progress, data_root=run.data_root
             )[0]
-            for s in _train_specs(spec, run, fingerprint)
+            for s in train_specs(spec, run, fingerprint)
         ]
         model = members[0] if len(members) == 1 else DeepEnsemble(members)
     model = model.to(device).eval()

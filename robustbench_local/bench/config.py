@@ -3,7 +3,10 @@
 A config names a dataset, models, attacks and an epsilon sweep (see README for the
 format; ``configs/default.toml`` is the embedded default). Every mistake, from an
 unknown key to a missing checkpoint, raises `ConfigError` naming the file, the section
-and the key, and suggesting the closest valid name where there is one.
+and the key, and suggesting the closest valid name where there is one. What needs the data or
+a built model (the split's size, a user model's outputs) is checked next, by
+`runner.prepare_run`, still before any run folder, store or training, with the same format
+(`config_error`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from typing import Any
 
 from robustbench_local.bench.attack_registry import ATTACKS
 from robustbench_local.registry import UnknownNameError
-from robustbench_local.zoo.datasets import DATASETS
+from robustbench_local.zoo.datasets import DATASETS, dataset_info
 from robustbench_local.zoo.factory import resolve_factory
-from robustbench_local.zoo.models import MODELS
+from robustbench_local.zoo.models import MODELS, model_info
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,8 +40,10 @@ __all__ = [
     "ModelSpec",
     "RunSettings",
     "Sweep",
+    "config_error",
     "default_config",
     "load_config",
+    "model_section",
     "parse_config",
 ]
 
@@ -48,6 +53,24 @@ NORMS = ("linf", "l2")
 
 class ConfigError(ValueError):
     """A config that cannot run; the message names the file, the section and the key."""
+
+
+def config_error(source: str, where: str, message: str, key: str | None = None) -> ConfigError:
+    """The one format of a config mistake: ``<file>: <section>.<key>: <message>``.
+
+    Args:
+        source: the config file (or `DEFAULT_SOURCE`).
+        where: the section, e.g. ``[run]`` or `model_section` (name).
+        message: what is wrong and what to do.
+        key: the key at fault, if one is.
+    """
+    place = f"{where}.{key}" if key else where
+    return ConfigError(f"{source}: {place}: {message}")
+
+
+def model_section(name: str) -> str:
+    """How messages name a [[models]] entry: by its name, as the user wrote it."""
+    return f"[[models]] {name!r}"
 
 
 @dataclass(frozen=True)
@@ -149,8 +172,7 @@ class _Table:
         self.used: set[str] = set()
 
     def fail(self, message: str, key: str | None = None) -> None:
-        place = f"{self.where}.{key}" if key else self.where
-        raise ConfigError(f"{self.source}: {place}: {message}")
+        raise config_error(self.source, self.where, message, key)
 
     def take(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         """The value of key, checked against kind; ``default`` when absent (else required)."""
@@ -254,10 +276,12 @@ def _resolve(base: Path | None, path: str) -> Path:
     return candidate if candidate.is_absolute() or base is None else (base / candidate)
 
 
-def _parse_model(data: object, index: int, source: str, base: Path | None) -> ModelSpec:
+def _parse_model(
+    data: object, index: int, source: str, base: Path | None, dataset: str
+) -> ModelSpec:
     table = _Table(data, f"[[models]] #{index + 1}", source)
     name = table.take("name", str)
-    table.where = f"[[models]] {name!r}"
+    table.where = model_section(name)
     zoo = table.take("zoo", str, None)
     factory = table.take("factory", str, None)
     checkpoint = table.take("checkpoint", str, None)
@@ -268,6 +292,7 @@ def _parse_model(data: object, index: int, source: str, base: Path | None) -> Mo
         )
     if zoo is not None:
         _registered(table, "zoo", zoo, MODELS.names())
+        _check_input_shape(table, zoo, dataset)
     if factory is not None and checkpoint is None:
         table.fail(
             "a `factory` model needs a `checkpoint` (.safetensors or a .pt state "
@@ -312,6 +337,19 @@ def _parse_model(data: object, index: int, source: str, base: Path | None) -> Mo
         )
     _check_recipe(table, spec)
     return spec
+
+
+def _check_input_shape(table: _Table, zoo: str, dataset: str) -> None:
+    """A zoo architecture must take the dataset's images (the registries know both shapes)."""
+    takes, has = model_info(zoo).input_shape, dataset_info(dataset).input_shape
+    if takes != has:
+        fitting = [name for name in MODELS.names() if model_info(name).input_shape == has]
+        table.fail(
+            f"zoo model {zoo!r} takes inputs of shape {takes}, but dataset {dataset!r} has "
+            f"images of shape {has}; zoo models for it: "
+            f"{', '.join(fitting) or 'none (bring your own with `factory`)'}",
+            "zoo",
+        )
 
 
 def _check_recipe(table: _Table, spec: ModelSpec) -> None:
@@ -432,7 +470,7 @@ def parse_config(
         top.fail("needs at least one [[models]] entry", "models")
     if not attacks_data:
         top.fail("needs at least one [[attacks]] entry", "attacks")
-    models = tuple(_parse_model(m, i, source, base) for i, m in enumerate(models_data))
+    models = tuple(_parse_model(m, i, source, base, run.dataset) for i, m in enumerate(models_data))
     attacks = tuple(_parse_attack(a, i, source, sweep.norm) for i, a in enumerate(attacks_data))
     _unique([m.name for m in models], "[[models]]", source)
     _unique([a.label for a in attacks], "[[attacks]]", source, " (set `label` to tell them apart)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,16 @@ from robustbench_local.bench.attack_registry import (
     attack_info,
     attack_params,
 )
-from robustbench_local.bench.builders import BuiltModel, build_model, prepare_model
-from robustbench_local.bench.config import Config
+from robustbench_local.bench.builders import (
+    BuiltModel,
+    build_model,
+    prepare_model,
+    train_specs,
+)
+from robustbench_local.bench.config import Config, config_error, model_section
 from robustbench_local.bench.diagnostics import diagnose, zero_gradient
 from robustbench_local.bench.executor import Executor, SerialExecutor
+from robustbench_local.bench.preflight import build_checked_user_model, check_writable_folder
 from robustbench_local.bench.protocol import (
     Predictions,
     job_metrics,
@@ -48,15 +55,24 @@ from robustbench_local.devices import check_amp, resolve_device
 from robustbench_local.results.provenance import module_digest, pin, tensor_digest
 from robustbench_local.results.schema import META_ATTACKS, META_CONFIG
 from robustbench_local.results.store import JobKey, ResultsStore, StoreError
-from robustbench_local.zoo.datasets import data_fingerprint, load_tensors
+from robustbench_local.zoo.cache import cache_paths, default_cache_dir
+from robustbench_local.zoo.datasets import (
+    NotEnoughExamples,
+    count_classes,
+    data_fingerprint,
+    dataset_info,
+    load_tensors,
+)
 
 __all__ = [
     "DiagnosticsKey",
     "JobOutcome",
+    "PreparedRun",
     "RunOptions",
     "derive_seed",
     "plan_jobs",
     "plan_work",
+    "prepare_run",
     "run_benchmark",
 ]
 
@@ -150,7 +166,15 @@ class Workbench:
     """
 
     def __init__(
-        self, config: Config, x: Tensor, y: Tensor, device: torch.device, options: RunOptions
+        self,
+        config: Config,
+        x: Tensor,
+        y: Tensor,
+        device: torch.device,
+        options: RunOptions,
+        *,
+        fingerprint: str,
+        prebuilt: dict[str, nn.Module] | None = None,
     ) -> None:
         self.config, self.x, self.y = config, x, y
         self.device, self.options = device, options
@@ -160,8 +184,10 @@ class Workbench:
         self._clean: dict[str, Predictions] = {}
         self._saturated: dict[tuple[str, int], Tensor] = {}  # (model, batch) -> (B,) bool
         self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
-        # The user's training files (imagefolder) key the cached models: read them once.
-        self.fingerprint = data_fingerprint(config.run.dataset, config.run.data_root)
+        # The user's training files (imagefolder) key the cached models: read once per run.
+        self.fingerprint = fingerprint
+        # User models built and checked by prepare_run, each handed over once (then freed).
+        self._prebuilt = dict(prebuilt or {})
 
     def batches(self) -> list[slice]:
         size = self.config.run.batch_size
@@ -184,6 +210,7 @@ class Workbench:
                 cache_dir=self.options.cache_dir,
                 amp=self.options.amp,
                 fingerprint=self.fingerprint,
+                prebuilt=self._prebuilt.pop(name, None),
             )
             self.digests[name] = module_digest(self._models[name].evaluate)
         return self._models[name]
@@ -359,6 +386,129 @@ class Workbench:
         )
 
 
+@dataclass
+class PreparedRun:
+    """What `prepare_run` loaded and built, handed to the run so that nothing is done twice.
+
+    Attributes:
+        x, y: the evaluated inputs (N, C, H, W) in [0, 1] and labels (N,).
+        fingerprint: the run's `datasets.data_fingerprint` (keys cached imagefolder models).
+        num_classes: K, the dataset's number of classes (an image folder's class folders).
+        user_models: model name -> the user's model, built from its factory and checkpoint
+            and checked (on the CPU, in eval mode).
+        warnings: one line each, naming the model (outputs that look like probabilities).
+    """
+
+    x: Tensor
+    y: Tensor
+    fingerprint: str
+    num_classes: int
+    user_models: dict[str, nn.Module] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def _load_inputs(config: Config) -> tuple[Tensor, Tensor]:
+    """The evaluated subset, with a failure reported against the [run] key that causes it."""
+    run = config.run
+    try:
+        return load_tensors(
+            run.dataset,
+            run.split,
+            n_examples=run.n_examples,
+            seed=run.seed,
+            data_root=run.data_root,
+            download=run.download,
+        )
+    except NotEnoughExamples as err:
+        raise config_error(
+            config.source,
+            "[run]",
+            f"must be at most {err.available}, the number of examples in dataset "
+            f"{err.dataset!r} split {err.split!r}; got {err.requested} (leave n_examples "
+            f"out to evaluate the whole split)",
+            "n_examples",
+        ) from err
+    except (ValueError, OSError) as err:
+        raise config_error(
+            config.source,
+            "[run]",
+            f"could not load dataset {run.dataset!r} split {run.split!r}: {err}",
+            "data_root" if run.data_root is not None else "dataset",
+        ) from err
+
+
+def prepare_run(config: Config, out_dir: Path | None, options: RunOptions) -> PreparedRun:
+    """Every check that needs the data, a built model or the file system, before any work.
+
+    In order: the evaluated split loads and holds n_examples; each zoo model's training
+    spec is valid for the dataset (an image folder's classes included); each user model
+    builds, loads its checkpoint and returns finite logits (B, K) for a few real inputs on
+    the run's device; the run folder and, when a checkpoint must be trained, the cache are
+    writable. Nothing is written but the cache folder (created, last, when training is due).
+
+    Args:
+        config: the validated config.
+        out_dir: the run folder (created later, under its lock); None skips its check.
+        options: the device, the cache folder, retraining.
+
+    Returns:
+        the `PreparedRun` for `run_benchmark`.
+
+    Raises:
+        ConfigError: naming the file, the section and the key.
+        NotWritableError: naming the folder and what to do.
+    """
+    device = resolve_device(options.device)
+    check_amp(options.amp, device)
+    run = config.run
+    x, y = _load_inputs(config)
+    fingerprint = data_fingerprint(run.dataset, run.data_root)
+    try:
+        num_classes = count_classes(run.dataset, run.data_root)
+    except (ValueError, OSError) as err:
+        raise config_error(config.source, "[run]", str(err), "data_root") from err
+    classes = f"dataset {run.dataset!r} has {num_classes} classes"
+    if run.data_root is not None and dataset_info(run.dataset).num_classes is None:
+        classes += f" (its class folders under {run.data_root!r})"
+
+    to_train = options.retrain
+    for spec in config.models:
+        if spec.zoo is None:
+            continue
+        try:
+            specs = train_specs(spec, run, fingerprint)
+        except (ValueError, TypeError) as err:
+            raise config_error(config.source, model_section(spec.name), str(err), "train") from err
+        to_train = to_train or any(
+            not cache_paths(s, options.cache_dir).weights.is_file() for s in specs
+        )
+
+    user_models: dict[str, nn.Module] = {}
+    notes: list[str] = []
+    for spec in config.models:
+        if spec.factory is None:
+            continue
+        model, warning = build_checked_user_model(
+            spec, config.source, x, num_classes, classes, device
+        )
+        user_models[spec.name] = model
+        if warning is not None:
+            notes.append(warning)
+
+    if out_dir is not None:
+        check_writable_folder(
+            out_dir, "output folder", "choose another --out, or make it writable", create=False
+        )
+    if to_train:
+        check_writable_folder(
+            options.cache_dir or default_cache_dir(),
+            "checkpoint cache",
+            "pass --cache-dir (or set RBL_CACHE_DIR) to a writable folder",
+            create=True,
+        )
+    return PreparedRun(x, y, fingerprint, num_classes, user_models, tuple(notes))
+
+
 def _check_store(store: ResultsStore, config: Config) -> None:
     stored = store.get_meta("digest")
     if stored is not None and stored != run_digest(config):
@@ -378,6 +528,8 @@ def run_benchmark(
     out_dir: Path,
     options: RunOptions = RunOptions(),
     executor: Executor | None = None,
+    *,
+    prepared: PreparedRun | None = None,
 ) -> ResultsStore:
     """Run (or resume) a benchmark into ``out_dir``; returns the open results store.
 
@@ -386,13 +538,20 @@ def run_benchmark(
         out_dir: the run folder; ``results.sqlite`` inside it is created or resumed.
         options: device, AMP, progress display, cache folder, retraining.
         executor: where jobs run (default: serially, in this process).
+        prepared: what `prepare_run` returned for this config and options (the CLI checks
+            before it takes the run folder's lock); None runs `prepare_run` here, before the
+            folder is created, and issues its warnings with `warnings.warn`.
     """
+    if prepared is None:
+        prepared = prepare_run(config, out_dir, options)
+        for note in prepared.warnings:
+            warnings.warn(note, UserWarning, stacklevel=2)
     device = resolve_device(options.device)
     check_amp(options.amp, device)
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(out_dir / "results.sqlite")
     try:
-        _run_into(store, config, device, options, executor)
+        _run_into(store, config, device, options, executor, prepared)
     except BaseException:
         # Close even on failure (a refused resume, Ctrl-C): the jobs already stored stay,
         # and the next process finds the file free.
@@ -407,6 +566,7 @@ def _run_into(
     device: torch.device,
     options: RunOptions,
     executor: Executor | None,
+    prepared: PreparedRun,
 ) -> None:
     """Check the store against this run, then do every job it does not hold yet."""
     _check_store(store, config)
@@ -427,14 +587,7 @@ def _run_into(
     store.set_meta("complete", False)
 
     run = config.run
-    x, y = load_tensors(
-        run.dataset,
-        run.split,
-        n_examples=run.n_examples,
-        seed=run.seed,
-        data_root=run.data_root,
-        download=run.download,
-    )
+    x, y = prepared.x, prepared.y
     pin(
         store,
         "inputs_digest",
@@ -445,7 +598,15 @@ def _run_into(
     store.set_meta("n_examples", len(y))
     pending = plan_work(config, store)
     show = not options.quiet
-    bench = Workbench(config, x, y, device, options)
+    bench = Workbench(
+        config,
+        x,
+        y,
+        device,
+        options,
+        fingerprint=prepared.fingerprint,
+        prebuilt=prepared.user_models,
+    )
     for name in dict.fromkeys(item.model for item in pending):
         prepare_model(
             next(m for m in config.models if m.name == name),

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_local.atomic import write_atomically
 from robustbench_local.results.masking import (
     ProbeComparison,
     compare_probe,
@@ -334,12 +335,7 @@ def summarize(store: ResultsStore) -> Summary:
 def write_summary(summary: Summary, path: Path) -> dict[str, Any]:
     """Write a summary to ``path`` as strict JSON (NaN -> null); returns what was written."""
     written = summary.to_json_dict()
-    tmp = path.with_suffix(".json.partial")
-    try:
-        tmp.write_text(json.dumps(written, indent=2, allow_nan=False), encoding="utf-8")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave the partial file behind
+    write_atomically(path, json.dumps(written, indent=2, allow_nan=False))
     return written
 
 

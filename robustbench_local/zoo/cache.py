@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from robustbench_local.atomic import write_atomically
 from robustbench_local.devices import resolve_device
 from robustbench_local.zoo.checkpoints import (
     load_checkpoint,
@@ -179,19 +180,6 @@ def _read_header_entry(spec: TrainSpec, paths: CachePaths) -> dict[str, Any]:
     return entry
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write data to a unique temporary file beside path, flush it to disk, rename it over."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _sidecar_bytes(entry: Mapping[str, Any]) -> bytes:
     return (json.dumps(entry, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -211,7 +199,7 @@ def _sync_sidecar(entry: dict[str, Any], spec: TrainSpec, paths: CachePaths) -> 
             return
         # Same spec, another write: two processes trained this key and renamed in turn.
         logger.warning("rewriting %s from its weights file (a concurrent write)", paths.sidecar)
-    _write_atomically(paths.sidecar, _sidecar_bytes(entry))
+    write_atomically(paths.sidecar, _sidecar_bytes(entry))
 
 
 def load_cached(
@@ -265,7 +253,7 @@ def _store(spec: TrainSpec, model: nn.Module, result: TrainResult, paths: CacheP
     entry = _entry(spec, result)
     metadata = {_KEY_FIELD: entry["key"], _ENTRY_FIELD: json.dumps(entry, sort_keys=True)}
     save_checkpoint(model, paths.weights, metadata=metadata)  # atomic and fsynced
-    _write_atomically(paths.sidecar, _sidecar_bytes(entry))
+    write_atomically(paths.sidecar, _sidecar_bytes(entry))
     logger.info("cached %s", paths.weights)
 
 

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import pickle
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
+
+from robustbench_local.atomic import write_atomically
 
 __all__ = [
     "CheckpointMismatchError",
@@ -47,12 +49,6 @@ def _as_path(path: str | os.PathLike[str]) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
     return Path(path)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it: put it straight back
-    os.umask(mask)
-    return mask
 
 
 def save_checkpoint(
@@ -96,19 +92,9 @@ def save_checkpoint(
         for key, value in model.state_dict().items()
     }
     destination.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own per writer: two processes saving the same checkpoint must not
-    # interleave their bytes in one shared temporary file before the atomic rename.
-    partial = destination.with_name(f"{destination.name}.{os.getpid()}-{uuid.uuid4().hex}.partial")
-    try:
-        save_file(tensors, str(partial), metadata=header)
-        with open(partial, "rb") as handle:  # on disk before the rename makes it visible
-            os.fsync(handle.fileno())
-        # safetensors creates the file 0600; a shared cache needs the user's umask, as for
-        # every other file the cache writes (the sidecar JSON).
-        partial.chmod(0o666 & ~_current_umask())
-        os.replace(partial, destination)
-    finally:
-        partial.unlink(missing_ok=True)
+    # Serialised in memory and written by the project's one atomic writer, so that a failed
+    # write (a full disk) is an OSError with its errno and leaves no temporary file behind.
+    write_atomically(destination, safetensors_bytes(tensors, metadata=header))
     return destination
 
 

@@ -53,7 +53,9 @@ from robustbench_local.registry import Registry, parse_option
 __all__ = [
     "DATASETS",
     "DatasetInfo",
+    "NotEnoughExamples",
     "Split",
+    "count_classes",
     "data_fingerprint",
     "dataset_info",
     "load_dataset",
@@ -99,6 +101,23 @@ class DatasetInfo:
     source: str
     description: str
     user_files: bool = False
+
+
+class NotEnoughExamples(ValueError):
+    """More examples asked for than a split holds.
+
+    Attributes:
+        dataset, split: where they were asked for.
+        requested: how many were asked for; available: how many the split holds.
+    """
+
+    def __init__(self, dataset: str, split: str, requested: int, available: int) -> None:
+        super().__init__(
+            f"n_examples={requested} exceeds the {available} examples of dataset {dataset!r} "
+            f"split {split!r}"
+        )
+        self.dataset, self.split = dataset, split
+        self.requested, self.available = requested, available
 
 
 DatasetLoader = Callable[..., Dataset]
@@ -376,17 +395,57 @@ def _load_imagefolder(
             f"missing folder {folder.name!r}. Expected <data_root>/<split>/<class name>/<image> "
             f"with split in train, val (optional: else carved from train), test."
         )
+    _imagefolder_classes(root)  # the split folders must agree on their classes
+    transform = transforms.Compose([transforms.Resize(size), _TO_TENSOR])
+    dataset = tv_datasets.ImageFolder(str(folder), transform=transform)
+    return _carve_val(dataset, split) if carve else dataset
+
+
+def _imagefolder_classes(root: Path) -> tuple[str, ...]:
+    """The class names of an image folder: the sorted subfolders of each of its split folders.
+
+    Raises:
+        FileNotFoundError: no split folder (train, val, test) under root.
+        ValueError: split folders with different class folders, or none.
+    """
     present = [root / s.value for s in Split if (root / s.value).is_dir()]
-    class_lists = {path.name: find_classes(str(path))[0] for path in present}
+    if not present:
+        raise FileNotFoundError(
+            f"dataset 'imagefolder' not found in data_root {str(root)!r}: it has none of the "
+            f"folders train, val, test. Expected <data_root>/<split>/<class name>/<image>."
+        )
+    try:
+        class_lists = {path.name: find_classes(str(path))[0] for path in present}
+    except FileNotFoundError as err:  # torchvision's "Couldn't find any class folder in ..."
+        raise ValueError(f"dataset 'imagefolder' in data_root {str(root)!r}: {err}") from err
     if len({tuple(classes) for classes in class_lists.values()}) > 1:
         # ImageFolder numbers classes per folder, so differing folders would swap labels.
         raise ValueError(
             f"dataset 'imagefolder' in data_root {str(root)!r}: every split folder must hold the "
             f"same class folders; got {class_lists}"
         )
-    transform = transforms.Compose([transforms.Resize(size), _TO_TENSOR])
-    dataset = tv_datasets.ImageFolder(str(folder), transform=transform)
-    return _carve_val(dataset, split) if carve else dataset
+    return tuple(next(iter(class_lists.values())))
+
+
+def count_classes(name: str, data_root: str | os.PathLike[str] | None = None) -> int:
+    """The number of classes K of a dataset, read from the user's files where they define it.
+
+    Args:
+        name: a registered dataset name.
+        data_root: the dataset's folder; needed only where `DatasetInfo.num_classes` is None
+            (``imagefolder``, whose class folders are its classes).
+
+    Returns:
+        K (>= 1).
+
+    Raises:
+        ValueError / FileNotFoundError: no data_root, or no class folders in it.
+    """
+    info = dataset_info(name)
+    if info.num_classes is not None:
+        return info.num_classes
+    root = _require_root(name, _as_root(data_root))
+    return len(_imagefolder_classes(root))
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -519,10 +578,7 @@ def load_tensors(
     if n_examples is None:
         index = np.arange(total)
     elif n_examples > total:
-        raise ValueError(
-            f"n_examples={n_examples} exceeds the {total} examples of dataset {name!r} "
-            f"split {split.value!r}"
-        )
+        raise NotEnoughExamples(name, split.value, n_examples, total)
     else:
         index = np.sort(np.random.RandomState(seed).permutation(total)[:n_examples])
     pairs = [dataset[int(i)] for i in index]

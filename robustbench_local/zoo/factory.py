@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
 
-__all__ = ["build_user_model", "resolve_factory"]
+__all__ = ["build_user_model", "check_factory_kwargs", "resolve_factory"]
 
 _EXAMPLE = "'package.module:callable'"
 
@@ -86,6 +87,44 @@ def resolve_factory(spec: str) -> Callable[..., Any]:
     return target
 
 
+def check_factory_kwargs(
+    spec: str, factory: Callable[..., Any], kwargs: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Check that the factory accepts kwargs, without calling it.
+
+    A mistake in the keyword arguments is then told apart from a TypeError the factory itself
+    raises, so it can be reported as the user's ``factory_kwargs``.
+
+    Args:
+        spec: the factory's spec, for messages.
+        factory: the callable `resolve_factory` returned.
+        kwargs: keyword arguments for it; None for none.
+
+    Returns:
+        kwargs as a dict.
+
+    Raises:
+        TypeError: kwargs is not a str-keyed mapping, or the factory's signature rejects it.
+    """
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(key, str) for key in kwargs):
+        raise TypeError(f"kwargs must be a mapping with str keys or None; got {kwargs!r}")
+    kwargs = dict(kwargs)
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: the call will tell
+        return kwargs
+    try:
+        signature.bind(**kwargs)
+    except TypeError as err:
+        raise TypeError(
+            f"factory {spec!r} does not accept the keyword arguments {kwargs!r} ({err}); "
+            f"its signature is {signature}"
+        ) from None
+    return kwargs
+
+
 def build_user_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     """Build a user's model by calling the factory a spec names.
 
@@ -97,15 +136,12 @@ def build_user_model(spec: str, kwargs: Mapping[str, Any] | None = None) -> nn.M
         the ``nn.Module`` it returns (expected to map x (B, C, H, W) in [0, 1] to logits (B, K)).
 
     Raises:
-        TypeError: kwargs is not a str-keyed mapping, or the callable returned a non-Module.
+        TypeError: kwargs is not a str-keyed mapping or not accepted by the callable
+            (`check_factory_kwargs`), or the callable returned a non-Module.
         (and the errors of `resolve_factory`; errors raised by the callable propagate unchanged)
     """
     factory = resolve_factory(spec)
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, Mapping) or not all(isinstance(key, str) for key in kwargs):
-        raise TypeError(f"kwargs must be a mapping with str keys or None; got {kwargs!r}")
-    model = factory(**kwargs)
+    model = factory(**check_factory_kwargs(spec, factory, kwargs))
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"factory {spec!r} returned a {type(model).__name__}; expected a torch.nn.Module"

@@ -106,7 +106,7 @@ def test_checkpoints_follow_the_umask_like_every_other_cache_file(tmp_path: Path
 def test_fresh_with_out_moves_the_old_store_aside(tmp_path: Path, capsys, monkeypatch) -> None:
     import robustbench_local.bench.runner as runner
 
-    def stop(config, out, options):
+    def stop(config, out, options, **kwargs):
         assert not (out / "results.sqlite").exists()  # the run starts on an empty folder
         raise ValueError("stopped before any work")
 

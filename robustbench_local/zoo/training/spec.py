@@ -41,7 +41,12 @@ from typing import Any
 import torch
 
 from robustbench_local.registry import parse_option
-from robustbench_local.zoo.datasets import DATASETS, data_fingerprint, dataset_info
+from robustbench_local.zoo.datasets import (
+    DATASETS,
+    count_classes,
+    data_fingerprint,
+    dataset_info,
+)
 from robustbench_local.zoo.models import create_model, model_info
 from robustbench_local.zoo.training.recipes import RECIPES, Recipe
 
@@ -511,12 +516,20 @@ def with_data_fingerprint(spec: TrainSpec, data_root: str | os.PathLike[str] | N
 
 
 def default_spec(
-    zoo: str, dataset: str, recipe: str, *, seed: int = 0, **overrides: Any
+    zoo: str,
+    dataset: str,
+    recipe: str,
+    *,
+    seed: int = 0,
+    data_root: str | os.PathLike[str] | None = None,
+    **overrides: Any,
 ) -> TrainSpec:
     """A validated spec with the documented defaults for the dataset and recipe.
 
     Overriding eps or attack_steps re-derives the recipe's default step_size unless step_size is
-    overridden too. num_classes, mean and std default to the dataset's.
+    overridden too. num_classes, mean and std default to the dataset's; for a dataset whose
+    classes are the user's class folders (``imagefolder``), num_classes is their number under
+    data_root, and an override must agree with it.
 
     Args:
         zoo: a registered zoo architecture, e.g. "digits-cnn" (or "digits-cnn-dropout" for MC
@@ -524,6 +537,7 @@ def default_spec(
         dataset: a registered dataset, e.g. "digits".
         recipe: "standard", "pgd_at" or "fgsm_rs" (see ``RECIPES``).
         seed: the training seed (>= 0).
+        data_root: the dataset's folder; read only for ``imagefolder``'s class folders.
         **overrides: hyper-parameters to change, any of HYPERPARAMETERS.
 
     Returns:
@@ -537,12 +551,21 @@ def default_spec(
     _check_names(overrides)
     info = dataset_info(dataset)
     values = _resolve(dataset, chosen, overrides)
-    if "num_classes" not in overrides:
-        if info.num_classes is None:
+    if info.num_classes is not None:
+        values.setdefault("num_classes", info.num_classes)
+    elif data_root is not None:
+        # The class folders define K: asking the user to count them invites a mismatch.
+        found = count_classes(dataset, data_root)
+        if values.setdefault("num_classes", found) != found:
             raise ValueError(
-                f"dataset {dataset!r} has no fixed number of classes; pass num_classes=K"
+                f"num_classes must match the {found} class folders of dataset {dataset!r} "
+                f"under {str(data_root)!r}; got num_classes={values['num_classes']!r}"
             )
-        values["num_classes"] = info.num_classes
+    elif "num_classes" not in overrides:
+        raise ValueError(
+            f"dataset {dataset!r} takes its classes from the class folders under data_root: "
+            f"pass data_root (or num_classes=K)"
+        )
     values.setdefault("mean", info.mean)
     values.setdefault("std", info.std)
     return TrainSpec(zoo=zoo, dataset=dataset, recipe=recipe, seed=seed, **values)

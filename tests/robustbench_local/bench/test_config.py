@@ -180,6 +180,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "weights.safetensors").write_bytes(b"")
     text = ISSUE_EXAMPLE.replace('dataset = "digits"', 'dataset = "mnist"\ndata_root = "data"')
+    text = text.replace('zoo = "digits-cnn', 'zoo = "mnist-cnn')  # the zoo models for mnist
     text += (
         '\n[[models]]\nname = "mine"\nfactory = "torch.nn:Identity"\n'
         'checkpoint = "weights.safetensors"\n'

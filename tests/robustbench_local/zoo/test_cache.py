@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+import robustbench_local.atomic as atomic
 import robustbench_local.zoo.cache as cache
-import robustbench_local.zoo.checkpoints as checkpoints
 import robustbench_local.zoo.training.spec as spec_module
 from robustbench_local.zoo.cache import (
     CacheError,
@@ -336,11 +336,11 @@ def test_orphan_sidecar_without_weights_is_a_miss(tmp_path, trainer) -> None:
 def test_a_crash_while_writing_leaves_no_entry(tmp_path, monkeypatch) -> None:
     spec = _spec()
 
-    def crash(tensors: dict, filename: str, metadata: dict[str, str]) -> None:
-        Path(filename).write_bytes(b"half a file")
+    def crash(path: Path, data: bytes) -> None:
+        path.write_bytes(data[: len(data) // 2])
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(checkpoints, "save_file", crash)
+    monkeypatch.setattr(atomic, "_write_file", crash)
     with pytest.raises(KeyboardInterrupt):
         load_or_train(spec, cache_dir=tmp_path)
     paths = cache_paths(spec, tmp_path)
@@ -359,16 +359,18 @@ def test_racing_writers_leave_one_whole_entry(tmp_path, monkeypatch) -> None:
     result_b = dataclasses.replace(result_b, key=spec.key())
     paths = cache_paths(spec, tmp_path)
     a_has_written, b_is_done = threading.Event(), threading.Event()
-    real_save_file = checkpoints.save_file
+    real_write = atomic._write_file
     writer_a_thread: list[threading.Thread] = []
 
-    def paused_save_file(tensors: dict, filename: str, metadata: dict[str, str]) -> None:
-        real_save_file(tensors, filename, metadata=metadata)
-        if threading.current_thread() in writer_a_thread:
+    def paused_write(path: Path, data: bytes) -> None:
+        real_write(path, data)
+        # A pauses after writing its weights' temporary file (its first write), before the
+        # rename; its sidecar is written after B is done, so it does not wait again.
+        if threading.current_thread() in writer_a_thread and not a_has_written.is_set():
             a_has_written.set()
             assert b_is_done.wait(timeout=30)
 
-    monkeypatch.setattr(checkpoints, "save_file", paused_save_file)
+    monkeypatch.setattr(atomic, "_write_file", paused_write)
     writer_a = threading.Thread(target=cache._store, args=(spec, model_a, result_a, paths))
     writer_a_thread.append(writer_a)
     writer_a.start()

@@ -222,7 +222,7 @@ def test_bad_names_and_pairings_are_rejected() -> None:
         default_spec("digits-cnn", "digit", "standard")
     with pytest.raises(ValueError, match=r"'mnist-cnn' takes inputs of shape \(1, 28, 28\)"):
         default_spec("mnist-cnn", "digits", "standard")
-    with pytest.raises(ValueError, match=r"dataset 'imagefolder' has no fixed number"):
+    with pytest.raises(ValueError, match=r"'imagefolder' takes its classes from the class folder"):
         default_spec("cifar-resnet18", "imagefolder", "standard")
     assert default_spec("cifar-resnet18", "imagefolder", "standard", num_classes=3).epochs == 30
 

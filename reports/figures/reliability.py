@@ -20,6 +20,7 @@ from reports.figures._common import FigureUnavailable, new_figure, outside_legen
 from reports.formatting import fmt_eps, three
 from reports.palette import CLEAN
 from reports.run_data import RunData
+from robustbench_local.plotting import draw_reliability
 from robustbench_local.results.schema import ECE_BINS
 from robustbench_local.results.store import JobKey
 from uncertainty.metrics import ReliabilityBins, reliability_bins
@@ -53,32 +54,25 @@ def draw(run: RunData) -> Figure:
     nrows = math.ceil(len(jobs) / ncols)
     fig = new_figure(2.9 * ncols + 0.6, 4.3 * nrows + 0.5)
     subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False)).ravel()
-    edges = np.linspace(0, 100, N_BINS + 1)
     for sub, key in zip(subfigs, jobs, strict=False):
         colour = run.palette.colour(key.model)
         diagram, histogram = sub.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
         diagram.plot([0, 100], [0, 100], color="black", linewidth=1, linestyle=":")
+        s = run.samples(key)
         for prefix, c, marker in (
             ("clean", CLEAN, "o"),
             ("adv", colour, run.palette.marker(key.model)),
         ):
-            b, confidence = bins(run, key, prefix)
-            filled = b.count.numpy() > 0
-            # Marker area grows with the bin's share of inputs: a bin of one input can swing
-            # from 0 to 100 % and should not look as solid as a bin of hundreds.
-            share = b.count.numpy()[filled] / max(len(confidence), 1)
-            x = 100 * b.mean_confidence.numpy()[filled]
-            y = 100 * b.accuracy.numpy()[filled]
-            diagram.plot(x, y, color=c, linewidth=1, alpha=0.7)
-            diagram.scatter(x, y, s=6 + 150 * share, color=c, marker=marker, zorder=3)
-            weights = np.full(len(confidence), 100.0 / max(len(confidence), 1))
-            histogram.hist(
-                100 * confidence,
-                bins=edges,
-                weights=weights,
-                color=c,
-                alpha=0.55,
-                histtype="stepfilled",
+            # The lab plots' drawing (robustbench_local.plotting), so both look alike.
+            correct = s[f"{prefix}_pred"] == s["label"]
+            draw_reliability(
+                diagram,
+                histogram,
+                np.ascontiguousarray(s[f"{prefix}_confidence"]),
+                np.ascontiguousarray(correct),
+                bins=N_BINS,
+                colour=c,
+                marker=marker,
             )
         sub.suptitle(f"{key.model}\n{key.attack} at eps {fmt_eps(key.eps)}", fontsize=10)
         diagram.set_xlim(0, 100)

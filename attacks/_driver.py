@@ -14,16 +14,23 @@ from torch import Tensor, nn
 from attacks._checks import (
     check_bool,
     check_bounds,
+    check_callback,
     check_inputs,
     check_logits,
     check_loss_output,
     check_non_negative,
     check_options,
     check_positive_int,
+    explain_model_errors,
     parse_option,
+    resolve_generator,
     resolve_loss,
+    warn_if_eps_covers_bounds,
+    warn_if_probabilities,
+    warn_if_targets_predicted,
 )
 from attacks.descent import (
+    Callback,
     Evaluate,
     Feasible,
     LoopOptions,
@@ -43,7 +50,13 @@ def make_evaluate(
     model: nn.Module, loss: object, targeted: bool, objective: Objective | None = None
 ) -> Evaluate:
     """What the loop maximises: the loss on the model's logits, or a whole ``objective`` of
-    the model and input (an adaptive attack's); negated for a targeted attack."""
+    the model and input (an adaptive attack's); negated for a targeted attack.
+
+    The first call, which sees the whole batch at the attack's start, also checks the
+    model's output (type and shape, labels in range) and warns on the silent mistakes
+    visible there: outputs that are probabilities, and targets the model already predicts.
+    A model error on that call gets the likely cause (see `explain_model_errors`).
+    """
     if objective is not None and not callable(objective):
         raise TypeError(
             f"objective must be a callable (model, x, y) -> (values, logits); got {objective!r}"
@@ -52,20 +65,29 @@ def make_evaluate(
     sign = -1.0 if targeted else 1.0
     checked = False
 
-    def evaluate(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        nonlocal checked
+    def forward(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if objective is None:
             logits = model(x)
             if not checked:  # the first call sees the whole batch; later ones see subsets
-                check_logits(logits, y)
-            value = loss_fn(logits, y)
-        else:
-            value, logits = objective(model, x, y)
-            if not checked:
-                check_logits(logits, y)
+                check_logits(logits, y, x)
+            return loss_fn(logits, y), logits
+        value, logits = objective(model, x, y)
         if not checked:
-            check_loss_output(value, x.shape[0], objective or loss_fn)
-            checked = True
+            check_logits(logits, y, x)
+        return value, logits
+
+    def evaluate(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal checked
+        if checked:
+            value, logits = forward(x, y)
+            return sign * value, logits
+        with explain_model_errors(model, x):
+            value, logits = forward(x, y)
+        check_loss_output(value, x.shape[0], objective or loss_fn)
+        warn_if_probabilities(logits)
+        if targeted:
+            warn_if_targets_predicted(logits, y)
+        checked = True
         return sign * value, logits
 
     return evaluate
@@ -184,28 +206,33 @@ def gradient_attack(
     bounds: tuple[float, float],
     eot_samples: int,
     early_stop: bool | None,
-    generator: torch.Generator | None,
+    generator: torch.Generator | int | None,
     select: str | Select | None = None,
     objective: Objective | None = None,
+    callback: Callback | None = None,
 ) -> Tensor:
     """Validate the arguments, then run ``descend`` with the model in eval mode.
 
     Args and shapes as in :func:`attacks.pgd`; ``make_rule`` builds the step rule for a
     feasible set (called once per restart). ``early_stop`` and ``select`` left None are
-    chosen by :func:`resolve_selection`. Returns the adversarial batch, x's shape, dtype and
-    device, detached.
+    chosen by :func:`resolve_selection`; an int ``generator`` is a seed (see
+    `resolve_generator`). Warns when eps covers the whole input range (a unit mistake), and
+    on the first forward pass as `make_evaluate` says. Returns the adversarial batch, x's
+    shape, dtype and device, detached.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     eps = check_non_negative("eps", eps)
-    geometry = GEOMETRIES[parse_option(Norm, norm, "norm")]
+    norm = parse_option(Norm, norm, "norm")
+    geometry = GEOMETRIES[norm]
     steps = check_positive_int("steps", steps)
     restarts = check_positive_int("restarts", restarts)
     eot_samples = check_positive_int("eot_samples", eot_samples)
     bounds = check_bounds(bounds)
     check_inputs(x, y, bounds)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
+    generator = resolve_generator(generator, x)
+    check_callback(callback)
+    warn_if_eps_covers_bounds(eps, norm.value, bounds, x[0].numel())
     evaluate = make_evaluate(model, loss, targeted, objective)
     single_candidate = steps == 1 and restarts == 1
     early_stop, select = resolve_selection(model, x, early_stop, select, single_candidate)
@@ -233,5 +260,6 @@ def gradient_attack(
             make_rule=lambda: make_rule(feasible),
             options=options,
             generator=generator,
+            callback=callback,
         )
     return x_adv.detach()

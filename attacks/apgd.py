@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from attacks._checks import check_fraction, check_non_negative, check_positive_int
 from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
-from attacks.descent import Feasible, Select
+from attacks.descent import Callback, Feasible, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
@@ -206,8 +206,8 @@ _CHECKS = {
 
 
 def validate_options(**options: object) -> None:
-    """Check apgd's options (any of its keyword arguments but the generator) by the rules
-    :func:`apgd` applies, without a model or data.
+    """Check apgd's options (any of its keyword arguments but the generator and the
+    callback) by the rules :func:`apgd` applies, without a model or data.
 
     A benchmark config is checked with this before any work starts.
 
@@ -231,11 +231,12 @@ def apgd(
     bounds: tuple[float, float] = (0.0, 1.0),
     eot_samples: int = 1,
     early_stop: bool | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
     select: str | Select | None = None,
     random_start: bool = True,
     rho: float = 0.75,
     momentum: float = 0.75,
+    callback: Callback | None = None,
 ) -> Tensor:
     """Auto-PGD: gradient ascent with momentum and a self-tuning step size, no step size to pick.
 
@@ -288,7 +289,8 @@ def apgd(
             of the samples that leave). None (default): chosen by the model: True unless
             the model is stochastic or ``select="max_loss"``. True with
             ``select="max_loss"`` is an error.
-        generator: source of the random start, for reproducible attacks.
+        generator: source of the random start, for reproducible attacks: a
+            torch.Generator, or an int seed (a fresh generator on x's device).
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
             for stochastic models, whose single noisy verdict may not hold). None
@@ -302,6 +304,10 @@ def apgd(
             fraction of the steps since the previous check (AutoAttack's rho).
         momentum: the weight alpha, in [0, 1], of the new gradient step against the
             previous move (1 means no momentum; AutoAttack fixes it at 0.75).
+        callback: called as ``callback(info)`` with an :class:`attacks.StepInfo` on each
+            restart's start (step 0) and after each step: the rows scored, their loss and
+            whether each is fooled, for plotting loss trajectories and first-fooling steps.
+            It receives copies and cannot change the result.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the iterate chosen by
@@ -338,4 +344,5 @@ def apgd(
         early_stop=early_stop,
         generator=generator,
         select=select,
+        callback=callback,
     )

@@ -24,6 +24,41 @@ from attacks.norms import Geometry
 Evaluate = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
+@dataclass(frozen=True)
+class StepInfo:
+    """What an attack's ``callback`` receives each time it scores its iterates.
+
+    Called with ``step=0`` on the start x_0 of each restart (x itself, or the random
+    start), then once per step k on the iterate x_k after k steps, for the rows whose
+    x_k was scored. Under early stopping (the default for a deterministic model) a row is
+    reported at the step whose iterate first fools the model, then leaves. Without early
+    stopping a fooled row keeps stepping, but under ``select="first_fooling"`` its last
+    iterate is not scored (it cannot win), so it is missing from the last call; under
+    ``select="max_loss"`` every row is reported at every step.
+
+    The tensors are copies: a callback may keep or change them without touching the attack,
+    whose result is the same with or without a callback.
+
+    Attributes:
+        step: k, the number of steps taken to reach the scored iterate (0: the start).
+        restart: which restart, from 0; later restarts attack only unsettled rows.
+        active: (A,) int64, the rows of the batch scored at this step.
+        loss: (A,) the attack's loss at x_k for those rows, detached, averaged over the EOT
+            passes: an untargeted attack drives it up, a targeted one down (towards y).
+        fooled: (A,) bool, whether x_k fools the model (predicts the target, if targeted).
+    """
+
+    step: int
+    restart: int
+    active: Tensor
+    loss: Tensor
+    fooled: Tensor
+
+
+# callback(info) -> None, called once per scored step (see StepInfo)
+Callback = Callable[[StepInfo], object]
+
+
 class StepRule(Protocol):
     """Turns the gradient at the current iterate into the next one.
 
@@ -215,28 +250,64 @@ class _Active:
         )
 
 
+def _fooled(scores: Tensor, y: Tensor, targeted: bool) -> Tensor:
+    """(B,) bool: the prediction (argmax of the scores) is the target, or is not the label."""
+    prediction = scores.argmax(dim=1)
+    return prediction == y if targeted else prediction != y
+
+
+def _report(
+    callback: Callback | None,
+    step: int,
+    restart: int,
+    idx: Tensor,
+    objective: Tensor,
+    fooled: Tensor,
+    targeted: bool,
+) -> None:
+    """Call ``callback`` with copies, so nothing it does can reach the loop's tensors."""
+    if callback is None:
+        return
+    # The loop maximises the objective; a targeted attack's is minus its loss.
+    loss = -objective if targeted else objective
+    info = StepInfo(
+        step=step,
+        restart=restart,
+        active=idx.detach().clone(),
+        loss=loss.detach().clone(),
+        fooled=fooled.detach().clone(),
+    )
+    callback(info)
+
+
 def _attack_once(
     evaluate: Evaluate,
     active: _Active,
     best: _Best,
     rule: StepRule,
     options: LoopOptions,
+    restart: int = 0,
+    callback: Callback | None = None,
 ) -> None:
     """One restart: ``steps`` gradient steps from active.x_k, offering each iterate to best."""
 
     targeted, eot_samples = options.targeted, options.eot_samples
 
-    def offer(objective: Tensor, scores: Tensor) -> None:
-        prediction = scores.argmax(dim=1)
-        fooled = prediction == active.y if targeted else prediction != active.y
-        best.update(active.idx, active.x_k, objective, fooled)
+    def offer(step: int, objective: Tensor, scores: Tensor) -> None:
+        fooled = _fooled(scores, active.y, targeted)
+        if step > 0:  # x_0 is the start, not an iterate taken after a step
+            best.update(active.idx, active.x_k, objective, fooled)
+        _report(callback, step, restart, active.idx, objective, fooled, targeted)
 
     for k in range(options.steps):
         objective, grad, scores = _probe(
             evaluate, active.x_k, active.y, eot_samples, with_grad=True
         )
-        if k > 0:  # x_0 is the start, not an iterate taken after a step
-            offer(objective, scores)
+        if k == 0:
+            if callback is not None:
+                offer(0, objective, scores)
+        else:
+            offer(k, objective, scores)
             still_open = ~best.settled[active.idx]
             if options.early_stop and not bool(still_open.all()):
                 active.keep(still_open)
@@ -251,7 +322,7 @@ def _attack_once(
     active.keep(~best.settled[active.idx])
     if active.idx.numel():
         objective, _, scores = _probe(evaluate, active.x_k, active.y, eot_samples, with_grad=False)
-        offer(objective, scores)
+        offer(options.steps, objective, scores)
 
 
 def descend(
@@ -263,6 +334,7 @@ def descend(
     make_rule: Callable[[], StepRule],
     options: LoopOptions,
     generator: torch.Generator | None,
+    callback: Callback | None = None,
 ) -> Tensor:
     """Run the shared attack loop and return the per-sample best iterate.
 
@@ -275,6 +347,8 @@ def descend(
         make_rule: builds a fresh step rule for each restart.
         options: the budget and the rules of the loop (see `LoopOptions`).
         generator: source of the random starts.
+        callback: called with a `StepInfo` on each restart's start and after each step;
+            it sees copies and cannot change the result.
 
     Returns:
         (B, ...) tensor: per sample, the best iterate taken after a step: the first that
@@ -292,9 +366,29 @@ def descend(
         if options.random_start:
             x_0 = feasible(x_nat, feasible.geometry.random_start(x_nat, feasible.eps, generator))
         if options.single_candidate:
-            # A single candidate (FGSM): it is the answer, no need to score it.
-            objective, grad, _ = _probe(evaluate, x_0, y, options.eot_samples, with_grad=True)
-            return make_rule().step(x_0, x_nat, grad, objective).detach()
+            return _single_step(evaluate, x_0, x_nat, y, idx, make_rule(), options, callback)
         active = _Active(idx=idx, x_nat=x_nat, y=y[idx], x_k=x_0)
-        _attack_once(evaluate, active, best, make_rule(), options)
+        _attack_once(evaluate, active, best, make_rule(), options, restart, callback)
     return best.x
+
+
+def _single_step(
+    evaluate: Evaluate,
+    x_0: Tensor,
+    x_nat: Tensor,
+    y: Tensor,
+    idx: Tensor,
+    rule: StepRule,
+    options: LoopOptions,
+    callback: Callback | None,
+) -> Tensor:
+    """A single candidate (FGSM): it is the answer, no need to score it -- unless a callback
+    wants its loss, which costs one more forward pass, taken after the answer is fixed."""
+    objective, grad, scores = _probe(evaluate, x_0, y, options.eot_samples, with_grad=True)
+    x_1 = rule.step(x_0, x_nat, grad, objective).detach()
+    if callback is not None:
+        targeted = options.targeted
+        _report(callback, 0, 0, idx, objective, _fooled(scores, y, targeted), targeted)
+        objective, _, scores = _probe(evaluate, x_1, y, options.eot_samples, with_grad=False)
+        _report(callback, 1, 0, idx, objective, _fooled(scores, y, targeted), targeted)
+    return x_1

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
 from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
-from attacks.descent import FixedStep
+from attacks.descent import Callback, FixedStep
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
@@ -38,7 +38,8 @@ def fgsm(
     targeted: bool = False,
     loss: str | Loss | LossFn = "ce",
     bounds: tuple[float, float] = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
+    callback: Callback | None = None,
 ) -> Tensor:
     """One ascent step of size eps from x, clipped to the bounds: one step of the descent loop.
 
@@ -55,7 +56,11 @@ def fgsm(
         loss: "ce", "margin", "dlr", or (logits, y) -> (B,) to maximise.
         bounds: valid input range (low, high).
         generator: accepted for the calling shape every attack shares (a
-            torch.Generator or None); fgsm draws nothing, so it is never used.
+            torch.Generator, an int seed or None); fgsm draws nothing, so it is never used.
+        callback: called as ``callback(info)`` with an :class:`attacks.StepInfo` for x
+            (step 0) and for the result (step 1): the loss and whether each row is fooled.
+            Scoring the result costs one more forward pass, taken after the result is
+            fixed; the callback receives copies and cannot change it.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device.
@@ -77,4 +82,5 @@ def fgsm(
         eot_samples=1,
         early_stop=False,
         generator=generator,
+        callback=callback,
     )

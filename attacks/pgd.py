@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
 from attacks._driver import LOOP_CHECKS, Objective, check_loop_options, gradient_attack
-from attacks.descent import FixedStep, Select
+from attacks.descent import Callback, FixedStep, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
@@ -20,8 +20,8 @@ _CHECKS = {**LOOP_CHECKS, "step_size": _check_step_size}
 
 
 def validate_options(**options: object) -> None:
-    """Check pgd's options (any of its keyword arguments but the generator and the
-    objective) by the rules :func:`pgd` applies, without a model or data.
+    """Check pgd's options (any of its keyword arguments but the generator, the objective
+    and the callback) by the rules :func:`pgd` applies, without a model or data.
 
     A benchmark config is checked with this before any work starts.
 
@@ -47,9 +47,10 @@ def pgd(
     bounds: tuple[float, float] = (0.0, 1.0),
     eot_samples: int = 1,
     early_stop: bool | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
     select: str | Select | None = None,
     objective: Objective | None = None,
+    callback: Callback | None = None,
 ) -> Tensor:
     """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
 
@@ -71,7 +72,8 @@ def pgd(
             result is the same (the first fooling iterate is kept either way), only the
             compute is saved. None (default): True unless the model is stochastic or
             ``select="max_loss"`` (see below). True with ``select="max_loss"`` is an error.
-        generator: source of the random start, for reproducible attacks.
+        generator: source of the random start, for reproducible attacks: a
+            torch.Generator, or an int seed (a fresh generator on x's device).
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
             for stochastic models, whose single noisy verdict may not hold). None
@@ -86,6 +88,10 @@ def pgd(
         objective: instead of ``loss``, a whole objective (model, x (B, ...), y (B,)) ->
             (values to maximise (B,), logits (B, K)), for adaptive attacks whose goal needs
             more than the logits (say, keeping an uncertainty low while fooling).
+        callback: called as ``callback(info)`` with an :class:`attacks.StepInfo` on each
+            restart's start (step 0) and after each step: the rows scored, their loss and
+            whether each is fooled, for plotting loss trajectories and first-fooling steps.
+            It receives copies and cannot change the result.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
@@ -125,4 +131,5 @@ def pgd(
         generator=generator,
         select=select,
         objective=objective,
+        callback=callback,
     )

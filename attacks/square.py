@@ -21,7 +21,9 @@ from attacks._checks import (
     check_non_negative,
     check_options,
     check_positive_int,
+    resolve_generator,
     resolve_loss,
+    warn_if_eps_covers_bounds,
 )
 from attacks._driver import make_evaluate
 from attacks.descent import Evaluate, eval_mode
@@ -207,7 +209,7 @@ def square(
     loss: str | Loss | LossFn = "margin",
     targeted: bool = False,
     bounds: tuple[float, float] = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | int | None = None,
 ) -> Tensor:
     """Square attack: random square updates on a corner of the linf ball, kept when they help.
 
@@ -229,7 +231,8 @@ def square(
         loss: "margin" (the paper's), "ce", "dlr", or (logits, y) -> (B,) to maximise.
         targeted: drive the prediction to y instead of away from it.
         bounds: valid input range (low, high).
-        generator: source of the stripes, windows and signs, for reproducible attacks.
+        generator: source of the stripes, windows and signs, for reproducible attacks: a
+            torch.Generator, or an int seed (a fresh generator on x's device).
 
     Returns:
         (B, C, H, W) adversarial images, x's dtype and device: per sample the first point
@@ -247,8 +250,8 @@ def square(
             f"x must be a batch of images (B, C, H, W) for square windows; "
             f"got shape {tuple(x.shape)}"
         )
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None; got {generator!r}")
+    generator = resolve_generator(generator, x)
+    warn_if_eps_covers_bounds(eps, "linf", bounds, x[0].numel())
     evaluate = make_evaluate(model, loss, targeted)
     with torch.no_grad(), eval_mode(model):
         if eps == 0.0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from attacks._checks import explain_model_errors
 from attacks.descent import eval_mode
 
 #: Rows of the batch the empirical check runs the model on (twice, without gradients).
@@ -71,7 +72,7 @@ def is_stochastic(model: nn.Module, x: Tensor) -> bool:
     if declared is not None:
         return declared
     rows = x[:PROBE_ROWS].detach()
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), explain_model_errors(model, rows):
         first = model(rows)
         second = model(rows)
     return not _same_output(first, second)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 import torch
 from hypothesis import strategies as st
 from torch import nn
@@ -109,6 +110,14 @@ def tiny_net(channels: int, size: int, classes: int, dtype: torch.dtype) -> nn.M
 def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every parameter and buffer, to check an attack left them untouched."""
     return {name: t.detach().clone() for name, t in model.state_dict().items()}
+
+
+def expects_lab_warnings(test):
+    """For property tests whose cases draw eps up to the whole input range and random
+    targets on purpose: the lab warnings (eps in 0..255 units, targets the model already
+    predicts) are expected there and would only bury the others."""
+    test = pytest.mark.filterwarnings("ignore:eps=.*:UserWarning")(test)
+    return pytest.mark.filterwarnings("ignore:targeted=True, but:UserWarning")(test)
 
 
 # Random shapes, budgets and options for the property tests of every attack.

@@ -23,6 +23,7 @@ from tests.attacks.models import (
     assert_within_budget,
     attack_cases,
     case_inputs,
+    expects_lab_warnings,
     robust_accuracy,
     robust_mask,
 )
@@ -532,6 +533,7 @@ def test_targeted_apgd_reaches_its_targets(digits_model, digits_split) -> None:
 # --- invariants ------------------------------------------------------------------------------
 
 
+@expects_lab_warnings
 @settings(max_examples=25, deadline=None)
 @given(case=attack_cases, rho=st.floats(0.0, 1.0), momentum=st.floats(0.0, 1.0))
 def test_apgd_invariants(case: dict, rho: float, momentum: float) -> None:
@@ -590,7 +592,7 @@ def test_apgd_works_under_no_grad_and_inference_mode(digits_model, digits_split)
         ({"momentum": 2}, ValueError, r"momentum must be a number in \[0, 1\]; got 2.0"),
         ({"momentum": "high"}, TypeError, r"momentum must be a real number; got 'high'"),
         ({"eot_samples": 0}, ValueError, r"eot_samples must be an int >= 1; got 0"),
-        ({"generator": 1}, TypeError, r"generator must be a torch.Generator or None; got 1"),
+        ({"generator": 1.0}, TypeError, r"generator must be a torch.Generator, an int seed"),
     ],
 )
 def test_bad_arguments(kwargs, error, pattern) -> None:

@@ -12,10 +12,12 @@ from tests.attacks.models import (
     assert_within_budget,
     attack_cases,
     case_inputs,
+    expects_lab_warnings,
     tiny_net,
 )
 
 
+@expects_lab_warnings
 @settings(max_examples=40, deadline=None)
 @given(case=attack_cases)
 def test_pgd_invariants(case: dict) -> None:

@@ -18,6 +18,7 @@ from tests.attacks.models import (
     Recorder,
     Untouched,
     assert_within_budget,
+    expects_lab_warnings,
     in_mixed_mode,
     robust_accuracy,
     robust_mask,
@@ -297,6 +298,7 @@ square_cases = st.fixed_dictionaries(
 )
 
 
+@expects_lab_warnings
 @settings(max_examples=30, deadline=None)
 @given(case=square_cases)
 def test_square_invariants(case: dict) -> None:
@@ -349,7 +351,7 @@ def batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         ({"p_init": 1.5}, ValueError, r"p_init must be a number in \(0, 1\]; got 1.5"),
         ({"loss": "hinge"}, ValueError, r"loss must be one of 'ce', 'margin', 'dlr'; got 'hinge'"),
         ({"bounds": (1.0, 0.0)}, ValueError, r"bounds must satisfy low < high; got \(1.0, 0.0\)"),
-        ({"generator": 3}, TypeError, r"generator must be a torch.Generator or None; got 3"),
+        ({"generator": "3"}, TypeError, r"generator must be a torch.Generator, an int seed"),
         ({"norm": "l2"}, ValueError, r"norm must be 'linf' \(the Square attack .*\); got 'l2'"),
     ],
 )

@@ -35,7 +35,14 @@ def batch() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         ({"step_size": -1.0}, ValueError, r"step_size must be a finite number >= 0; got -1.0"),
         ({"bounds": (1.0, 0.0)}, ValueError, r"bounds must satisfy low < high; got \(1.0, 0.0\)"),
         ({"bounds": (0.0,)}, TypeError, r"bounds must be a pair"),
-        ({"generator": 0}, TypeError, r"generator must be a torch.Generator or None; got 0"),
+        ({"generator": "0"}, TypeError, r"generator must be a torch.Generator, an int seed or "),
+        ({"generator": True}, TypeError, r"generator must be .* or None; got True"),
+        (
+            {"generator": 2**64},
+            ValueError,
+            r"generator must be .* an int seed that fits in 64 bits",
+        ),
+        ({"callback": "print"}, TypeError, r"callback must be a callable \(StepInfo\) -> None"),
         ({"early_stop": "yes"}, TypeError, r"early_stop must be True, False or None; got 'yes'"),
         ({"select": "last"}, ValueError, r"select must be one of 'first_fooling', 'max_loss'"),
     ],
@@ -122,7 +129,7 @@ def test_x_must_be_a_float_tensor(batch) -> None:
     ("kwargs", "error", "pattern"),
     [
         ({"norm": "l3"}, ValueError, r"norm must be one of 'linf', 'l2'; got 'l3'"),
-        ({"generator": 0}, TypeError, r"generator must be a torch.Generator or None; got 0"),
+        ({"generator": 0.5}, TypeError, r"generator must be a torch.Generator, an int seed"),
         ({"loss": "hinge"}, ValueError, r"loss must be one of 'ce', 'margin', 'dlr'; got 'hinge'"),
     ],
 )
@@ -143,6 +150,10 @@ def test_fgsm_bad_arguments(batch, kwargs, error, pattern) -> None:
         ("fgsm", {"norm": "l1"}, ValueError, r"norm must be one of"),
         ("square", {"p_init": 2}, ValueError, r"p_init must be a number in \(0, 1\]"),
         ("square", {"norm": "l2"}, ValueError, r"norm must be 'linf'"),
+        ("deepfool", {"overshoot": -0.1}, ValueError, r"overshoot must be a finite number >= 0"),
+        ("deepfool", {"candidates": 1}, ValueError, r"candidates must be an int >= 2 or None"),
+        ("deepfool", {"norm": "l1"}, ValueError, r"norm must be one of 'linf', 'l2'"),
+        ("deepfool", {"eps": 0.1}, TypeError, r"deepfool has no option 'eps'"),
     ],
 )
 def test_validate_options_applies_the_attacks_own_rules(attack, options, error, pattern) -> None:
@@ -151,3 +162,18 @@ def test_validate_options_applies_the_attacks_own_rules(attack, options, error, 
     with pytest.raises(error, match=pattern):
         module.validate_options(**options)
     module.validate_options()  # nothing given, nothing wrong
+
+
+@pytest.mark.parametrize("attack", ["pgd", "apgd", "square", "fgsm"])
+def test_an_int_seed_is_a_seeded_generator(batch, attack: str) -> None:
+    model, x, y = batch
+    module = importlib.import_module(f"attacks.{attack}")
+    run = getattr(module, attack)
+    budget = {"pgd": {"steps": 2}, "apgd": {"steps": 2}, "square": {"n_queries": 5}, "fgsm": {}}
+    seeded = run(model, x, y, 0.1, generator=7, **budget[attack])
+    expected = run(model, x, y, 0.1, generator=torch.Generator().manual_seed(7), **budget[attack])
+    assert torch.equal(seeded, expected)
+    if attack in ("pgd", "square"):  # fgsm draws nothing; apgd's 2 steps of 2 * eps reach
+        # the same corners of the ball from any start
+        other = run(model, x, y, 0.1, generator=8, **budget[attack])
+        assert not torch.equal(seeded, other)

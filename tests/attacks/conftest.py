@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from tests.attacks.models import DigitsCNN
+from tests.digits_training import train_digits_cnn
 
 
 def _digits() -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,20 +31,7 @@ def digits_split() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def digits_model(digits_split: dict[str, torch.Tensor]) -> nn.Module:
     """DigitsCNN trained for a few epochs (deterministic), returned in eval mode."""
-    torch.manual_seed(0)
-    model = DigitsCNN()
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    x, y = digits_split["x_train"], digits_split["y_train"]
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(15):
-        for batch in torch.randperm(len(x), generator=generator).split(64):
-            optimiser.zero_grad()
-            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimiser.step()
-    model.eval()
-    for parameter in model.parameters():
-        parameter.grad = None
-    return model
+    return train_digits_cnn(digits_split, epochs=15, one_thread=False)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 from reports.figures import (
     accuracy,
     accuracy_vs_severity,
+    attributions,
     calibration_under_shift,
+    concepts,
     confidence,
     detection,
     examples,
@@ -35,6 +37,9 @@ MODULES = (
     reliability,
     risk_coverage,
     examples,
+    # Where the model looks, after the gallery it explains.
+    attributions,
+    concepts,
     # Natural shift after the adversarial figures: corruptions, then out-of-distribution sets.
     accuracy_vs_severity,
     calibration_under_shift,

@@ -25,7 +25,7 @@ from reports.selection import (
     strongest_attack,
 )
 from robustbench_local.results.records import Summary
-from robustbench_local.results.store import JobKey, ResultsStore
+from robustbench_local.results.store import ConceptRecord, JobKey, ResultsStore
 
 __all__ = ["RunData"]
 
@@ -44,6 +44,7 @@ class RunData:
     store: ResultsStore
     eps: float | None = None
     _samples: dict[JobKey, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    _concepts: dict[str, ConceptRecord] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.models = model_order(self.summary)
@@ -144,6 +145,23 @@ class RunData:
     def examples(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """The job's stored (sample index, clean image, adversarial image), (C, H, W) each."""
         return self.store.examples(key)
+
+    def explain_maps(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+        """The job's stored (sample index, clean map (H, W), adversarial map, rank
+        correlation); empty for a run without explanations."""
+        return self.store.explain_maps(key)
+
+    def concepts(self) -> dict[str, ConceptRecord]:
+        """Model -> its stored concept directions' record (empty without explanations)."""
+        if self._concepts is None:
+            self._concepts = self.store.concepts()
+        return self._concepts
+
+    @property
+    def explain_disabled(self) -> bool:
+        """Whether the run's config turned explanations off ([explain] enabled = false)."""
+        section = self.summary.run.config.get("explain")
+        return isinstance(section, dict) and section.get("enabled") is False
 
 
 def _arrays(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ rbl run [CONFIG.toml] [--device auto|cpu|cuda] [--out DIR] [--amp] [--quiet] [--
         [--data-root DIR] [--download]
 rbl report RUN
 rbl leaderboard DIR
-rbl list models|datasets|attacks|recipes
+rbl list models|datasets|attacks|recipes|corruptions|ood
 rbl train --zoo NAME --dataset NAME --recipe NAME [--seed N] [--set key=value ...]
           [--data-root DIR] [--download]
 """
@@ -97,8 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     board = sub.add_parser("leaderboard", help="compare the runs under a folder")
     board.add_argument("folder", type=_positive_path, nargs="?", default=RUNS_DIR)
 
-    listing = sub.add_parser("list", help="list registered models, datasets, attacks, recipes")
-    listing.add_argument("what", choices=("models", "datasets", "attacks", "recipes"))
+    listing = sub.add_parser(
+        "list",
+        help="list registered models, datasets, attacks, recipes, corruptions, OOD sources",
+    )
+    listing.add_argument(
+        "what", choices=("models", "datasets", "attacks", "recipes", "corruptions", "ood")
+    )
 
     train = sub.add_parser("train", help="train (or load from the cache) a zoo model")
     train.add_argument("--zoo", required=True, help="zoo architecture (rbl list models)")
@@ -177,7 +182,7 @@ def _print_table(summary: Summary) -> None:
 
     report = console_report(summary)
     console = Console()
-    for text in (report.accuracy, report.headline):
+    for text in report.tables:
         table = Table(title=Text(text.title), title_justify="left")  # names are not markup
         for i, header in enumerate(text.headers):
             if i < text.text_columns:
@@ -187,6 +192,8 @@ def _print_table(summary: Summary) -> None:
         for row in text.rows:
             table.add_row(*map(Text, row))
         console.print(table)
+    if report.shift_comparison:
+        console.print(f"adversarial vs natural shift: {report.shift_comparison}", markup=False)
     for note in report.notes:
         console.print(f"note: {note}", markup=False)
     for warning in report.warnings:
@@ -266,10 +273,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from robustbench_local.zoo.datasets import DATASETS as registry
     elif args.what == "attacks":
         from robustbench_local.bench.attack_registry import ATTACKS as registry
+    elif args.what == "corruptions":
+        from robustbench_local.shifts import CORRUPTIONS as registry
+    elif args.what == "ood":
+        from robustbench_local.shifts import OOD_SOURCES as registry
     else:
         from robustbench_local.zoo.training import RECIPES as registry
     for entry in registry.items():
-        description = entry.metadata.get("description", "")
+        description = entry.metadata.get("description") or getattr(entry.obj, "description", "")
         print(f"{entry.name:22s} {description}")
     return 0
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from robustbench_local.bench.attack_registry import ATTACKS
 from robustbench_local.registry import UnknownNameError
+from robustbench_local.shifts import CORRUPTIONS, MAX_SEVERITY, OOD_SOURCES
 from robustbench_local.zoo.datasets import DATASETS, dataset_info
 from robustbench_local.zoo.factory import resolve_factory
 from robustbench_local.zoo.models import MODELS, model_info
@@ -37,6 +38,7 @@ __all__ = [
     "AttackSpec",
     "Config",
     "ConfigError",
+    "ExplainSettings",
     "ModelSpec",
     "RunSettings",
     "Sweep",
@@ -140,6 +142,42 @@ class Sweep:
 
 
 @dataclass(frozen=True)
+class ShiftSettings:
+    """The [shift] table: natural distribution shift and out-of-distribution inputs.
+
+    Attributes:
+        corruptions: corruption names (``rbl list corruptions``), "all" resolved to every
+            one in registry order; each runs at every severity.
+        severities: severities in 1..5.
+        ood: out-of-distribution sources: a built-in one (``rbl list ood``) or another
+            registered dataset whose test split is on disk under [run].data_root.
+    """
+
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    ood: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """The [explain] table: attribution maps and concept directions per attack job
+    (bench/explain_jobs.py).
+
+    Attributes:
+        enabled: false turns every explanation off (no metrics, no cost).
+        n_images: evaluated images whose maps and features each job compares (all of them
+            when the run evaluates fewer).
+        k: concept directions per model (fewer when the features span fewer).
+        method: the attribution method (`robustbench_local.explain.Method`).
+    """
+
+    enabled: bool = True
+    n_images: int = 64
+    k: int = 8
+    method: str = "saliency"
+
+
+@dataclass(frozen=True)
 class Config:
     """A complete, validated benchmark config."""
 
@@ -147,6 +185,8 @@ class Config:
     models: tuple[ModelSpec, ...]
     attacks: tuple[AttackSpec, ...]
     sweep: Sweep
+    shift: ShiftSettings | None = None
+    explain: ExplainSettings = field(default_factory=ExplainSettings)
     source: str = DEFAULT_SOURCE
 
     def to_dict(self) -> dict[str, Any]:
@@ -437,6 +477,74 @@ def _parse_sweep(data: object, source: str) -> Sweep:
     return Sweep(eps=tuple(float(v) for v in eps), norm=norm)
 
 
+def _parse_explain(data: object, source: str) -> ExplainSettings:
+    """The [explain] table (every key optional; an absent table keeps the defaults)."""
+    # Imported here: the attribution methods pull in captum, which `rbl list` never needs.
+    from robustbench_local.explain import Method
+
+    table = _Table(data, "[explain]", source)
+    defaults = ExplainSettings()
+    settings = ExplainSettings(
+        enabled=table.take("enabled", bool, defaults.enabled),
+        n_images=_positive(table, "n_images", table.take("n_images", int, defaults.n_images))
+        or defaults.n_images,
+        k=_positive(table, "k", table.take("k", int, defaults.k)) or defaults.k,
+        method=table.take("method", str, defaults.method),
+    )
+    table.finish()
+    methods = [m.value for m in Method]
+    if settings.method not in methods:
+        table.fail(_unknown_message("method", settings.method, methods), "method")
+    return settings
+
+
+def _names(table: _Table, key: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        table.fail(f"must be a list of names; got {value!r}", key)
+    if len(set(value)) != len(value):
+        table.fail(f"must not repeat a name; got {value}", key)
+    return list(value)
+
+
+def _parse_shift(data: object, source: str, dataset: str) -> ShiftSettings:
+    """The [shift] table; names are checked against the corruption, OOD and dataset
+    registries here, so a typo stops the run before any work."""
+    table = _Table(data, "[shift]", source)
+    corruptions = table.take("corruptions", (list, str), [])
+    severities = table.take("severities", list, [1, 2, 3, 4, 5])
+    ood = _names(table, "ood", table.take("ood", list, []))
+    table.finish()
+    known = CORRUPTIONS.names()
+    gray = dataset_info(dataset).input_shape[0] == 1
+    if isinstance(corruptions, str):
+        if corruptions == "all" and gray:  # saturate has no meaning without colour
+            known = [name for name in known if not CORRUPTIONS.get(name).colour_only]
+        if corruptions != "all":
+            table.fail(
+                f'must be a list of corruption names or "all"; got {corruptions!r}', "corruptions"
+            )
+        corruptions = known
+    for name in _names(table, "corruptions", corruptions):
+        _registered(table, "corruptions", name, known)
+        if gray and CORRUPTIONS.get(name).colour_only:
+            table.fail(f"{name!r} needs colour images; dataset {dataset!r} is gray", "corruptions")
+    for value in severities:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEVERITY:
+            table.fail(f"must hold integers 1..{MAX_SEVERITY}; got {value!r}", "severities")
+    if len(set(severities)) != len(severities):
+        table.fail(f"must not repeat a value; got {severities}", "severities")
+    if corruptions and not severities:
+        table.fail("must list at least one severity", "severities")
+    sources = OOD_SOURCES.names() + [d for d in DATASETS.names() if d != dataset]
+    for name in ood:
+        if name == dataset:
+            table.fail(f"{name!r} is the run's own dataset, not out-of-distribution", "ood")
+        _registered(table, "ood", name, sources)
+    if not corruptions and not ood:
+        table.fail("needs `corruptions` or `ood` (or leave the [shift] table out)")
+    return ShiftSettings(tuple(corruptions), tuple(sorted(severities)), tuple(ood))
+
+
 def _unique(labels: list[str], what: str, source: str, hint: str = "") -> None:
     seen = set()
     for label in labels:
@@ -465,6 +573,9 @@ def parse_config(
     models_data = top.take("models", list)
     attacks_data = top.take("attacks", list)
     sweep = _parse_sweep(top.take("sweep", dict), source)
+    shift_data = top.take("shift", dict, None)
+    shift = None if shift_data is None else _parse_shift(shift_data, source, run.dataset)
+    explain = _parse_explain(top.take("explain", dict, {}), source)
     top.finish()
     if not models_data:
         top.fail("needs at least one [[models]] entry", "models")
@@ -474,7 +585,15 @@ def parse_config(
     attacks = tuple(_parse_attack(a, i, source, sweep.norm) for i, a in enumerate(attacks_data))
     _unique([m.name for m in models], "[[models]]", source)
     _unique([a.label for a in attacks], "[[attacks]]", source, " (set `label` to tell them apart)")
-    return Config(run=run, models=models, attacks=attacks, sweep=sweep, source=source)
+    return Config(
+        run=run,
+        models=models,
+        attacks=attacks,
+        sweep=sweep,
+        shift=shift,
+        explain=explain,
+        source=source,
+    )
 
 
 def _with_run_overrides(

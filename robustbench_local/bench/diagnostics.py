@@ -16,6 +16,7 @@ notices:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,19 +135,22 @@ def _large_eps(
     for loss in ("ce", "margin"):
         reseed(attack_model)
         # From x itself, no random start: at this eps a random start alone is a random
-        # image, which would "succeed" without a single useful gradient.
-        candidate = pgd(
-            attack_model,
-            x[left],
-            y[left],
-            eps,
-            steps=LARGE_EPS_STEPS,
-            random_start=False,
-            loss=loss,
-            early_stop=False,
-            select="max_loss" if stochastic else "first_fooling",
-            generator=torch.Generator().manual_seed(seed),
-        )
+        # image, which would "succeed" without a single useful gradient. The eps covers
+        # the input range on purpose, so the attacks' unit-mistake warning is not for us.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*covers the whole input range")
+            candidate = pgd(
+                attack_model,
+                x[left],
+                y[left],
+                eps,
+                steps=LARGE_EPS_STEPS,
+                random_start=False,
+                loss=loss,
+                early_stop=False,
+                select="max_loss" if stochastic else "first_fooling",
+                generator=torch.Generator().manual_seed(seed),
+            )
         x_adv = x_adv.clone()
         x_adv[left] = candidate
         left = _robust(evaluate_model, x_adv, y, reseed)

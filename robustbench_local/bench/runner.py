@@ -43,6 +43,7 @@ from robustbench_local.bench.builders import (
 from robustbench_local.bench.config import Config, config_error, model_section
 from robustbench_local.bench.diagnostics import diagnose, zero_gradient
 from robustbench_local.bench.executor import Executor, SerialExecutor
+from robustbench_local.bench.explain_jobs import Explainer
 from robustbench_local.bench.preflight import build_checked_user_model, check_writable_folder
 from robustbench_local.bench.protocol import (
     Predictions,
@@ -51,10 +52,16 @@ from robustbench_local.bench.protocol import (
     predict,
     sample_columns,
 )
+from robustbench_local.bench.shift_jobs import (
+    ShiftOutcome,
+    evaluate_shift,
+    load_ood_sets,
+    plan_shifts,
+)
 from robustbench_local.devices import check_amp, resolve_device
 from robustbench_local.results.provenance import module_digest, pin, tensor_digest
 from robustbench_local.results.schema import META_ATTACKS, META_CONFIG
-from robustbench_local.results.store import JobKey, ResultsStore, StoreError
+from robustbench_local.results.store import JobExplain, JobKey, ResultsStore, ShiftKey, StoreError
 from robustbench_local.zoo.cache import cache_paths, default_cache_dir
 from robustbench_local.zoo.datasets import (
     NotEnoughExamples,
@@ -107,6 +114,7 @@ class JobOutcome:
     examples: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     seconds: float = 0.0
     model_digest: str = ""  # of the weights the job ran on (see provenance)
+    explain: JobExplain | None = None  # [explain]: the examples' maps, the model's concepts
 
 
 @dataclass(frozen=True)
@@ -125,13 +133,16 @@ class DiagnosticsOutcome:
     model_digest: str = ""
 
 
-Work = JobKey | DiagnosticsKey
-Outcome = JobOutcome | DiagnosticsOutcome
+Work = JobKey | DiagnosticsKey | ShiftKey
+Outcome = JobOutcome | DiagnosticsOutcome | ShiftOutcome
 
 
 def plan_work(config: Config, store: ResultsStore) -> list[Work]:
-    """What is left to do: per model, its diagnostics, then its jobs, each once."""
+    """What is left to do: per model, its diagnostics, its attack jobs, then its shift
+    jobs ([shift]), each once."""
     done_jobs, diagnosed = store.finished(), store.diagnostics().keys()
+    done_shifts = store.finished_shifts()
+    shifts = plan_shifts(config)
     work: list[Work] = []
     for model in config.models:
         if model.name not in diagnosed:
@@ -139,6 +150,7 @@ def plan_work(config: Config, store: ResultsStore) -> list[Work]:
         work += [
             job for job in plan_jobs(config) if job.model == model.name and job not in done_jobs
         ]
+        work += [k for k in shifts if k.model == model.name and k not in done_shifts]
     return work
 
 
@@ -188,6 +200,20 @@ class Workbench:
         self.fingerprint = fingerprint
         # User models built and checked by prepare_run, each handed over once (then freed).
         self._prebuilt = dict(prebuilt or {})
+        # [explain]: per-model maps and concept directions, compared by every job.
+        self.explainer = (
+            Explainer(
+                config.explain,
+                x,
+                y,
+                device,
+                batch_size=config.run.batch_size,
+                examples=EXAMPLES_PER_JOB,
+                seed=lambda *parts: derive_seed(config.run.seed, *parts),
+            )
+            if config.explain.enabled
+            else None
+        )
 
     def batches(self) -> list[slice]:
         size = self.config.run.batch_size
@@ -323,6 +349,7 @@ class Workbench:
         fallback = entry.kind == "gradient" and entry.loss(params) == "ce" and job.eps > 0
         covered = fooled_after = 0
         built, clean = self.model(job.model), self.clean(job.model)
+        probe = None if self.explainer is None else self.explainer.probe(job.model, built.evaluate)
         adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
         for b, rows in enumerate(self.batches()):
             x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
@@ -356,6 +383,8 @@ class Workbench:
             )
             _reseed(built.evaluate, self._eval_seed(job.model, b))
             noise_parts.append(predict(built.evaluate, x_noise, y)[0])
+            if probe is not None:
+                probe.add(rows, x_adv, x_noise)
             delta = (x_adv - x).flatten(1).double()
             linf.append(delta.abs().amax(dim=1).cpu().numpy())
             l2.append(delta.norm(dim=1).cpu().numpy())
@@ -376,6 +405,9 @@ class Workbench:
         if fallback:
             metrics["margin_fallback"] = float(covered)
             metrics["margin_fallback_fooled"] = float(fooled_after)
+        explained = None if probe is None else probe.finish()
+        if explained is not None:
+            metrics.update(explained.metrics)
         return JobOutcome(
             job,
             metrics,
@@ -383,6 +415,7 @@ class Workbench:
             examples,
             time.perf_counter() - started,
             self.digests[job.model],
+            None if explained is None else explained.stored,
         )
 
 
@@ -397,6 +430,7 @@ class PreparedRun:
         user_models: model name -> the user's model, built from its factory and checkpoint
             and checked (on the CPU, in eval mode).
         warnings: one line each, naming the model (outputs that look like probabilities).
+        ood_sets: the [shift] OOD sets that are other datasets, in the run's image shape.
     """
 
     x: Tensor
@@ -405,6 +439,7 @@ class PreparedRun:
     num_classes: int
     user_models: dict[str, nn.Module] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    ood_sets: dict[str, Tensor] = field(default_factory=dict)
 
 
 def _load_inputs(config: Config) -> tuple[Tensor, Tensor]:
@@ -462,6 +497,7 @@ def prepare_run(config: Config, out_dir: Path | None, options: RunOptions) -> Pr
     check_amp(options.amp, device)
     run = config.run
     x, y = _load_inputs(config)
+    ood_sets = load_ood_sets(config, x)
     fingerprint = data_fingerprint(run.dataset, run.data_root)
     try:
         num_classes = count_classes(run.dataset, run.data_root)
@@ -506,7 +542,7 @@ def prepare_run(config: Config, out_dir: Path | None, options: RunOptions) -> Pr
             "pass --cache-dir (or set RBL_CACHE_DIR) to a writable folder",
             create=True,
         )
-    return PreparedRun(x, y, fingerprint, num_classes, user_models, tuple(notes))
+    return PreparedRun(x, y, fingerprint, num_classes, user_models, tuple(notes), ood_sets)
 
 
 def _check_store(store: ResultsStore, config: Config) -> None:
@@ -619,7 +655,7 @@ def _run_into(
         )
 
     executor = executor or SerialExecutor()
-    n_jobs = sum(isinstance(item, JobKey) for item in pending)
+    n_jobs = sum(isinstance(item, JobKey | ShiftKey) for item in pending)
     with (
         tqdm(total=len(pending), desc="work", unit="item", disable=not show) as work_bar,
         tqdm(
@@ -635,6 +671,9 @@ def _run_into(
             if isinstance(item, DiagnosticsKey):
                 work_bar.set_postfix_str(f"{item.model} / gradient-masking diagnostics")
                 return bench.diagnose(item)
+            if isinstance(item, ShiftKey):
+                work_bar.set_postfix_str(f"{item.model} / {item.kind} {item.name} {item.severity}")
+                return _shift(bench, item, prepared, lambda: batch_bar.update(1))
             work_bar.set_postfix_str(f"{item.model} / {item.attack} / eps={item.eps:g}")
             return bench.evaluate(item, progress=lambda: batch_bar.update(1))
 
@@ -650,12 +689,42 @@ def _run_into(
             )
             if isinstance(outcome, DiagnosticsOutcome):
                 store.write_diagnostics(outcome.model, outcome.values)
+            elif isinstance(outcome, ShiftOutcome):
+                store.write_shift_job(
+                    outcome.key, outcome.metrics, outcome.samples, outcome.seconds
+                )
             else:
                 store.write_job(
-                    outcome.key, outcome.metrics, outcome.samples, outcome.examples, outcome.seconds
+                    outcome.key,
+                    outcome.metrics,
+                    outcome.samples,
+                    outcome.examples,
+                    outcome.seconds,
+                    explain=outcome.explain,
                 )
             work_bar.update(1)
     store.set_meta("complete", True)
+
+
+def _shift(
+    bench: Workbench, key: ShiftKey, prepared: PreparedRun, progress: Callable[[], None]
+) -> ShiftOutcome:
+    """Run one shift job on the bench's current model (see `shift_jobs.evaluate_shift`)."""
+    built = bench.model(key.model)
+    metrics, samples, seconds = evaluate_shift(
+        key,
+        model=built.evaluate,
+        clean=bench.clean(key.model),
+        x=bench.x,
+        y=bench.y,
+        batches=bench.batches(),
+        seed=bench.config.run.seed,
+        ood_sets=prepared.ood_sets,
+        device=bench.device,
+        reseed=lambda b: _reseed(built.evaluate, bench._eval_seed(key.model, b)),
+        progress=progress,
+    )
+    return ShiftOutcome(key, metrics, samples, seconds, bench.digests[key.model])
 
 
 def _environment(device: torch.device, options: RunOptions) -> dict[str, object]:

@@ -18,6 +18,7 @@ __all__ = [
     "DETECTION_METRICS",
     "DETECTION_SCORES",
     "ECE_BINS",
+    "EXPLAIN_METRICS",
     "INPUT_KINDS",
     "KINDS",
     "META_ATTACKS",
@@ -55,8 +56,18 @@ DETECTION_SCORES = ("confidence", "total", "epistemic")
 # attack out of hundreds the AUROC is 0 or 1 by the luck of one sample; NaN says "too few
 # to tell" instead of printing a number a reviewer would read as a finding.
 MIN_DETECTION_GROUP = 10
-# The per-job metrics a summary row may hold (the protocol's `job_metrics` and the
-# runner's margin-fallback counts); readers ask for them by these names.
+# Explanations ([explain], bench/explain_jobs.py), on a fixed subset of the evaluated images:
+# the mean Spearman correlation of the clean and the attacked (or noisy) attribution maps of
+# the true class, and the mean share of the penultimate-layer shift that lies in the span of
+# the model's concept directions. Absent when explanations are off.
+EXPLAIN_METRICS = (
+    "attribution_similarity",
+    "attribution_similarity_noise",
+    "concept_shift",
+    "concept_shift_noise",
+)
+# The per-job metrics a summary row may hold (the protocol's `job_metrics`, the runner's
+# margin-fallback counts and the explanations); readers ask for them by these names.
 DETECTION_METRICS = tuple(
     f"{kind}_{score}{group}"
     for group in ("", "_successful", "_noise")
@@ -87,6 +98,7 @@ METRICS = (
     *DETECTION_METRICS,
     "margin_fallback",
     "margin_fallback_fooled",
+    *EXPLAIN_METRICS,
 )
 # Distribution-shift jobs: a model on corrupted test images (one corruption at one severity,
 # 1..5) or on an out-of-distribution set (severity 0). One input per sample, so the fields

@@ -20,9 +20,16 @@ Tables:
                               confidence, uncertainties, nll, brier (label -1 and nll, brier
                               NULL for out-of-distribution inputs)
 
-The shift tables came after schema version 2 and are created when missing, without a new
-version: a version-2 store still opens, and one opened read-only without them reads as a
-run without shift jobs.
+    explain_maps(job, idx, shape, clean, adv, similarity)
+                              per stored example of a job: its clean and adversarial
+                              attribution maps (H, W) and their rank correlation
+    explain(model, values, shape, exemplars)
+                              per model: its concept directions' facts as JSON (subset
+                              and exemplar indices, k, D) and the exemplar images
+
+The shift and explain tables came after schema version 2 and are created when missing,
+without a new version: a version-2 store still opens, and one opened read-only without them
+reads as a run without shift jobs or explanations.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ from robustbench_local.results.schema import (
 __all__ = [
     "SAMPLE_COLUMNS",
     "SHIFT_SAMPLE_COLUMNS",
+    "ConceptRecord",
+    "JobExplain",
     "JobKey",
     "JobRecord",
     "ResultsStore",
@@ -98,6 +107,14 @@ CREATE TABLE IF NOT EXISTS shift_samples (
     job INTEGER NOT NULL REFERENCES shift_jobs(id), idx INTEGER NOT NULL,
     {_SHIFT_COLUMN_TYPES},
     PRIMARY KEY (job, idx)
+);
+CREATE TABLE IF NOT EXISTS explain_maps (
+    job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL,
+    shape TEXT NOT NULL, clean BLOB NOT NULL, adv BLOB NOT NULL, similarity REAL,
+    PRIMARY KEY (job, idx)
+);
+CREATE TABLE IF NOT EXISTS explain (
+    model TEXT PRIMARY KEY, "values" TEXT NOT NULL, shape TEXT NOT NULL, exemplars BLOB NOT NULL
 );
 """
 
@@ -160,6 +177,39 @@ class ShiftRecord:
     key: ShiftKey
     metrics: Mapping[str, float]
     seconds: float
+
+
+@dataclass(frozen=True)
+class ConceptRecord:
+    """A model's latent concept directions as the report needs them (explain_jobs.py).
+
+    Attributes:
+        model: the model's name.
+        values: JSON-ready facts: the method, k, the feature dimension D, the explained
+            subset's and each direction's exemplars' sample indices, or a note why the
+            model has no directions.
+        exemplars: (k, n, C, H, W) float32 images: each direction's top exemplars, best
+            first; (0,) when there are none.
+    """
+
+    model: str
+    values: Mapping[str, Any]
+    exemplars: np.ndarray
+
+
+@dataclass(frozen=True)
+class JobExplain:
+    """What a job adds to the store when explanations are on.
+
+    Attributes:
+        maps: per stored example, (sample index, clean map (H, W), adversarial map (H, W),
+            their Spearman rank correlation).
+        concepts: the model's concept record, written (or replaced by an identical one)
+            with the job, so a run killed after any job has it; None when already sent.
+    """
+
+    maps: Sequence[tuple[int, np.ndarray, np.ndarray, float]] = ()
+    concepts: ConceptRecord | None = None
 
 
 def _json_default(value: object) -> object:
@@ -255,6 +305,7 @@ class ResultsStore:
         samples: Mapping[str, np.ndarray],
         examples: Sequence[tuple[int, np.ndarray, np.ndarray]] = (),
         seconds: float = 0.0,
+        explain: JobExplain | None = None,
     ) -> None:
         """Store a finished job atomically: its metrics, per-sample rows and examples.
 
@@ -264,6 +315,8 @@ class ResultsStore:
             samples: column -> array (N,) for every name in SAMPLE_COLUMNS, plus "idx".
             examples: (sample index, clean image (C, H, W), adversarial image) triples.
             seconds: the job's wall time.
+            explain: the examples' attribution maps and the model's concept record, in
+                the same transaction (None: explanations are off).
         """
         missing = set(SAMPLE_COLUMNS) - samples.keys()
         if missing:
@@ -295,6 +348,8 @@ class ResultsStore:
                     for idx, clean, adv in examples
                 ],
             )
+            if explain is not None:
+                _write_explain(db, job_id, explain)
 
     def write_diagnostics(self, model: str, values: Mapping[str, float]) -> None:
         """Store a model's diagnostics (one transaction)."""
@@ -442,6 +497,53 @@ class ResultsStore:
             out[c] = out[c].astype(np.int64)
         return out
 
+    # ---- explanations ------------------------------------------------------------------
+    def _has_explain_tables(self) -> bool:
+        """False for a store made before the explain tables, opened read-only: such a run
+        simply has no explanations."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('explain_maps', 'explain')"
+        ).fetchone()
+        return int(row[0]) == 2
+
+    def explain_maps(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+        """A job's stored (sample index, clean map (H, W), adversarial map, rank
+        correlation), by sample index; empty when the job stored none."""
+        if not self._has_explain_tables():
+            return []
+        rows = self._db.execute(
+            "SELECT idx, shape, clean, adv, similarity FROM explain_maps WHERE job = ? "
+            "ORDER BY idx",
+            (self._job_id(key),),
+        ).fetchall()
+        out = []
+        for idx, shape, clean, adv, similarity in rows:
+            dims = tuple(json.loads(shape))
+            out.append(
+                (
+                    int(idx),
+                    np.frombuffer(clean, np.float32).reshape(dims),
+                    np.frombuffer(adv, np.float32).reshape(dims),
+                    float("nan") if similarity is None else float(similarity),
+                )
+            )
+        return out
+
+    def concepts(self) -> dict[str, ConceptRecord]:
+        """model -> its stored concept record (empty for a run without explanations)."""
+        if not self._has_explain_tables():
+            return {}
+        rows = self._db.execute('SELECT model, "values", shape, exemplars FROM explain')
+        return {
+            model: ConceptRecord(
+                model,
+                json.loads(values),
+                np.frombuffer(images, np.float32).reshape(tuple(json.loads(shape))),
+            )
+            for model, values, shape, images in rows
+        }
+
     def examples(self, key: JobKey) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """A job's stored (sample index, clean image, adversarial image), images (C, H, W)."""
         rows = self._db.execute(
@@ -459,3 +561,35 @@ class ResultsStore:
                 )
             )
         return out
+
+
+def _write_explain(db: sqlite3.Connection, job_id: int | None, explain: JobExplain) -> None:
+    """The explain rows of one job, inside the caller's transaction."""
+    db.executemany(
+        "INSERT INTO explain_maps VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                job_id,
+                int(idx),
+                _dumps(list(np.shape(clean))),
+                np.asarray(clean, dtype=np.float32).tobytes(),
+                np.asarray(adv, dtype=np.float32).tobytes(),
+                # NaN would be stored as NULL by sqlite anyway; say so explicitly.
+                None if not np.isfinite(similarity) else float(similarity),
+            )
+            for idx, clean, adv, similarity in explain.maps
+        ],
+    )
+    record = explain.concepts
+    if record is not None:
+        images = np.asarray(record.exemplars, dtype=np.float32)
+        db.execute(
+            'INSERT OR REPLACE INTO explain (model, "values", shape, exemplars) '
+            "VALUES (?, ?, ?, ?)",
+            (
+                record.model,
+                _dumps(dict(record.values)),
+                _dumps(list(images.shape)),
+                images.tobytes(),
+            ),
+        )

@@ -16,7 +16,7 @@ only (scikit-learn lazily, for its sample photos); nothing of ``robustbench_loca
 """
 
 from robustbench_local.shifts.geometric import rotate
-from robustbench_local.shifts.ood import OOD_SOURCES, OodSource, ood_images
+from robustbench_local.shifts.ood import OOD_SOURCES, OodSource, match_shape, ood_images
 from robustbench_local.shifts.registry import (
     CORRUPTIONS,
     FAMILIES,
@@ -35,6 +35,7 @@ __all__ = [
     "OodSource",
     "Table",
     "corrupt",
+    "match_shape",
     "ood_images",
     "rotate",
 ]

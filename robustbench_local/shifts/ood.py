@@ -31,7 +31,7 @@ from robustbench_local.registry import Registry
 from robustbench_local.shifts.registry import check_images
 from robustbench_local.shifts.streams import SampleStreams, stream_seed
 
-__all__ = ["OOD_SOURCES", "OodSource", "ood_images"]
+__all__ = ["OOD_SOURCES", "OodSource", "match_shape", "ood_images"]
 
 Shape = tuple[int, int, int]
 SourceFn = Callable[[int, Shape, SampleStreams, "Tensor | None"], Tensor]
@@ -205,3 +205,30 @@ def ood_images(
     streams = SampleStreams(seeds, torch.device(device), dtype)
     with torch.no_grad():
         return source.make(int(n), checked, streams, reference).clamp(0.0, 1.0)
+
+
+def match_shape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """Images of another dataset as inputs of this one: channels and size converted.
+
+    Colour becomes gray by luminance (ITU-R 601) and gray becomes colour by repeating the
+    channel; the size changes by an anti-aliased bilinear resize. So Fashion-MNIST can be
+    the out-of-distribution set of an MNIST model, or SVHN of a CIFAR-10 model.
+
+    Args:
+        x: (N, C', H', W') images in [0, 1], C' = 1 or 3.
+        shape: the target (C, H, W), C = 1 or 3.
+
+    Returns:
+        (N, C, H, W) images in [0, 1], x's dtype and device.
+    """
+    channels, height, width = _check_shape(shape)
+    check_images(x)
+    if x.shape[1] == 3 and channels == 1:
+        x = tvf.rgb_to_grayscale(x)
+    elif x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if tuple(x.shape[-2:]) != (height, width):
+        x = torch.nn.functional.interpolate(
+            x, size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )
+    return x.clamp(0.0, 1.0)

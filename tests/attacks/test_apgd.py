@@ -448,6 +448,7 @@ def test_step_size_halves_during_a_real_attack(digits_model, digits_split, monke
     assert bool((halvings > 0).any()) and bool((halvings < halvings.max()).any())
 
 
+@pytest.mark.filterwarnings("ignore:eps=1 .*covers the whole input range")  # on purpose
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 @pytest.mark.parametrize("eps", [0.0, 0.1, 1.0])
 def test_apgd_stays_within_eps_and_bounds(

@@ -8,6 +8,13 @@ eps stays broken at a larger one and PGD breaks everything FGSM breaks. The aggr
 come from ``protocol.job_metrics`` on those samples, as in a real run. The example images are
 real 8x8 scikit-learn digits, so the gallery looks like the real thing.
 
+With ``explain`` (the default) every job also stores explanations as a run with [explain]
+does: attribution similarity and concept shift metrics (similarity 1 and no concept shift at
+eps 0, falling and growing with eps, the noise control changing less), maps of the stored
+examples (a smooth stroke-shaped clean map, the adversarial one blurred off it in proportion to
+eps) and per model a concept record of 4 directions whose exemplars are real digits of one
+class each.
+
 With ``corruptions`` / ``ood`` a run also stores distribution-shift jobs: per corruption a
 difficulty, so accuracy falls with severity; the deterministic models stay confident when
 wrong (their ECE grows with severity) while the ensemble's confidence falls and its epistemic
@@ -26,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 from sklearn.datasets import load_digits
 
 from robustbench_local.bench.protocol import Predictions, job_metrics
@@ -36,7 +44,13 @@ from robustbench_local.bench.shift_protocol import (
 )
 from robustbench_local.results.records import Summary
 from robustbench_local.results.schema import OOD_LABEL, SAMPLE_FIELDS
-from robustbench_local.results.store import JobKey, ResultsStore, ShiftKey
+from robustbench_local.results.store import (
+    ConceptRecord,
+    JobExplain,
+    JobKey,
+    ResultsStore,
+    ShiftKey,
+)
 
 SCRIPT_MODEL = "<script>alert(1)</script>"
 K = 10  # classes
@@ -242,6 +256,58 @@ def _job(model: ModelKind, attack: str, eps: float, n: int, examples: int) -> tu
     return samples, job_metrics(samples), job_examples(samples, eps, examples)
 
 
+def explain_metrics(model: ModelKind, attack: str, eps: float) -> dict[str, float]:
+    """The explanation metrics of one job: 1 and NaN at eps 0 (nothing moved)."""
+    reach = min(1.0, model.break_rate * ATTACK_STRENGTH[attack] * eps)
+    return {
+        "attribution_similarity": 1.0 - 0.7 * reach,
+        "attribution_similarity_noise": 1.0 - 0.2 * reach,
+        "concept_shift": math.nan if eps == 0 else 0.55 + 0.35 * reach,
+        "concept_shift_noise": math.nan if eps == 0 else 0.4 + 0.2 * reach,
+    }
+
+
+def explain_maps(
+    images: list[tuple[int, np.ndarray, np.ndarray]], eps: float
+) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+    """(idx, clean map, adversarial map, Spearman) per stored example: the clean map follows
+    the stroke, the adversarial one drifts to random pixels in proportion to eps."""
+    out = []
+    for idx, clean, _ in images:
+        stroke = clean[0].astype(np.float64)
+        clean_map = 0.2 * stroke + 0.05 * np.random.default_rng(int(idx)).random(stroke.shape)
+        drift = np.random.default_rng([int(idx), int(eps * 1000)]).random(stroke.shape)
+        adv_map = (1 - min(1.0, 3 * eps)) * clean_map + min(1.0, 3 * eps) * 0.3 * drift
+        rho = 1.0 if eps == 0 else float(spearmanr(clean_map.ravel(), adv_map.ravel())[0])
+        out.append((int(idx), clean_map.astype(np.float32), adv_map.astype(np.float32), rho))
+    return out
+
+
+@functools.cache
+def concept_record(model: ModelKind, n: int) -> ConceptRecord:
+    """4 directions of 32 features, each with 5 real digits of one class as its exemplars."""
+    digits = load_digits()
+    k, per = 4, 5
+    labels = [[(d * 3 + zlib.crc32(model.name.encode())) % K] * per for d in range(k)]
+    picked = [
+        [int(np.flatnonzero(digits.target == row[0])[j]) for j in range(per)] for row in labels
+    ]
+    images = (digits.images[np.array(picked)] / 16.0).astype(np.float32)[:, :, None]
+    values = {
+        "method": "saliency",
+        "n_images": min(64, n),
+        "subset": list(range(min(64, n))),
+        "k_requested": 8,
+        "k": k,
+        "dims": 32,
+        "n_concept_images": n,
+        "explained_variance": 0.9,
+        "exemplars": [[j % n for j in row] for row in picked],
+        "exemplar_labels": labels,
+    }
+    return ConceptRecord(model.name, values, images)
+
+
 _corruption_job = functools.cache(corruption_samples)
 _ood_job = functools.cache(ood_samples)
 
@@ -262,12 +328,14 @@ def write_run(
     severities: tuple[int, ...] = SEVERITIES,
     ood: tuple[str, ...] = (),
     shift_section: bool | None = None,
+    explain: bool = True,
 ) -> Path:
     """Write a run folder with results.sqlite (every job of the grid but those in skip).
 
     ``nan_metrics`` are stored as NaN in every job (an undefined AUROC, say). With
     ``corruptions`` and ``ood`` the config gets a [shift] section (``shift_section`` forces
     it on or off) and the store every (model, corruption, severity) and (model, ood) job.
+    ``explain=False`` stores what a run with [explain] enabled = false does: no explanations.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {
@@ -275,6 +343,7 @@ def write_run(
         "models": [{"name": m.name, "zoo": "digits-cnn", "recipe": "standard"} for m in models],
         "attacks": [{"label": a, "name": a, "params": {}} for a in attacks],
         "sweep": {"eps": list(eps), "norm": "linf"},
+        "explain": {"enabled": explain, "n_images": 64, "k": 4, "method": "saliency"},
     }
     if shift_section or (shift_section is None and (corruptions or ood)):
         config["shift"] = {
@@ -292,14 +361,20 @@ def write_run(
         )
         store.set_meta("n_examples", n)
         for model in models:
+            record: ConceptRecord | None = concept_record(model, n) if explain else None
             for attack in attacks:
                 for e in eps:
                     key = JobKey(model.name, attack, e)
                     if key in skip:
                         continue
                     samples, metrics, images = _job(model, attack, e, n, examples)
+                    stored = None
+                    if explain:
+                        metrics = {**metrics, **explain_metrics(model, attack, e)}
+                        stored = JobExplain(explain_maps(images, e), record)
+                        record = None  # the runner sends it with the model's first job
                     metrics = {**metrics, **dict.fromkeys(nan_metrics, math.nan)}
-                    store.write_job(key, metrics, samples, images, seconds=1.0)
+                    store.write_job(key, metrics, samples, images, seconds=1.0, explain=stored)
             for corruption in corruptions:
                 for severity in severities:
                     shift_key = ShiftKey(model.name, "corruption", corruption, severity)

@@ -31,6 +31,8 @@ FIGURE_IDS = (
     "reliability",
     "risk_coverage",
     "examples",
+    "attributions",
+    "concepts",
     "accuracy_vs_severity",
     "calibration_under_shift",
     "ood_detection",

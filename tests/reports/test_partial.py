@@ -20,11 +20,14 @@ FIGURE_IDS = {
     "reliability",
     "risk_coverage",
     "examples",
+    "attributions",
+    "concepts",
     "accuracy_vs_severity",
     "calibration_under_shift",
     "ood_detection",
 }
-ATTACKED = {"detection_auroc_vs_eps", "reliability", "risk_coverage", "examples"}
+ATTACKED = {"detection_auroc_vs_eps", "reliability", "risk_coverage", "examples", "attributions"}
+EXPLAINED = {"attributions", "concepts"}
 CORRUPTED = {"accuracy_vs_severity", "calibration_under_shift"}
 SHIFTED = CORRUPTED | {"ood_detection"}
 
@@ -62,8 +65,10 @@ CASES = {
                 "ece",
             ),
         },
-        {"detection_auroc_vs_eps", "examples"} | SHIFTED,
+        # the attribution maps belong to the stored examples: none stored, none drawn
+        {"detection_auroc_vs_eps", "examples", "attributions"} | SHIFTED,
     ),
+    "explanations off": ({"eps": (0.0, 0.1), "explain": False}, EXPLAINED | SHIFTED),
     "no job yet": (
         {"models": (), "complete": False, "corruptions": ("fog",), "ood": ("uniform",)},
         FIGURE_IDS,

@@ -73,6 +73,9 @@ def test_embedded_default_matches_the_issue() -> None:
     assert {a.name for a in config.attacks} == {"fgsm", "pgd"}
     assert dict(config.attacks[1].params)["steps"] == 20
     assert config.sweep.eps == (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+    assert config.shift is not None  # a small natural-shift section: 6 x 5 + 2 OOD sets
+    assert len(config.shift.corruptions) == 6 and config.shift.severities == (1, 2, 3, 4, 5)
+    assert config.shift.ood == ("noise", "sklearn-photos")
 
 
 def test_digest_is_stable_and_sensitive() -> None:

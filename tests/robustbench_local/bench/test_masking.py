@@ -178,13 +178,14 @@ def test_a_saturated_softmax_gets_the_margin_fallback(masked_run) -> None:
 
 def test_warnings_reach_the_report_and_the_console(masked_run, capsys) -> None:
     from robustbench_local.cli import _print_table
+    from robustbench_local.results.records import Summary
 
     summary, folder = masked_run
     report = (folder / "run" / "report.html").read_text()
     assert "Warnings: these numbers may overstate robustness" in report
     assert "negated: the gradient-free probe (square, 100 queries) leaves" in report
     assert "margin fallback" in report  # the saturated model's rows
-    _print_table(summary)
+    _print_table(Summary.from_dict(summary))
     console = capsys.readouterr().out
     assert console.count("warning:") == len(summary["warnings"])
 

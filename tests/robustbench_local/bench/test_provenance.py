@@ -77,7 +77,7 @@ def _forget(store_path: Path, eps: float) -> None:
     """Remove one finished job, so that the next run has it to do again."""
     with sqlite3.connect(store_path) as db:
         (job,) = db.execute("SELECT id FROM jobs WHERE eps = ?", (eps,)).fetchone()
-        for table in ("samples", "examples"):
+        for table in ("samples", "examples", "explain_maps"):  # every table keyed by job
             db.execute(f"DELETE FROM {table} WHERE job = ?", (job,))
         db.execute("DELETE FROM jobs WHERE id = ?", (job,))
 

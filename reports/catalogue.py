@@ -21,6 +21,7 @@ from reports.figures import (
     detection,
     examples,
     ood_detection,
+    per_class,
     reliability,
     risk_coverage,
     uncertainty,
@@ -40,6 +41,8 @@ MODULES = (
     # Where the model looks, after the gallery it explains.
     attributions,
     concepts,
+    # Who the attacks fail: robust accuracy by class.
+    per_class,
     # Natural shift after the adversarial figures: corruptions, then out-of-distribution sets.
     accuracy_vs_severity,
     calibration_under_shift,

@@ -2,7 +2,8 @@
 
 Shared by the run report's headline table and the leaderboard, so both say the same thing;
 `shift_comparison` is the sentence that sets the run's adversarial numbers beside its
-natural-shift (corruption) numbers, on the page and in the console.
+natural-shift (corruption) numbers, on the page and in the console; `worst_class_sentence`
+names each model's worst class at the chosen eps.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from reports.selection import (
     shift_rows_at,
     strongest_attack,
 )
-from robustbench_local.results.records import Summary
+from robustbench_local.results.records import Summary, WorstCaseRow
 from robustbench_local.results.schema import DETECTION_SCORES
 
 __all__ = [
@@ -33,6 +34,9 @@ __all__ = [
     "attack_label",
     "headline",
     "shift_comparison",
+    "tie_note",
+    "worst_class_phrase",
+    "worst_class_sentence",
 ]
 
 SHORT = {"confidence": "conf.", "total": "total", "epistemic": "epist."}  # table headers
@@ -171,4 +175,57 @@ def shift_comparison(summary: Summary, head: Headline) -> str | None:
         "above their clean originals, 0.5 is chance; epistemic uncertainty, or total for a "
         "model without epistemic signal; corruption numbers are means over "
         f"{over} corruptions stored at severity {severity}): " + "; ".join(parts) + "."
+    )
+
+
+def tie_note(ties: tuple[str, ...], limit: int = 5) -> str:
+    """What follows a worst class that others share (", tied with 3, 4 and 2 more"); ""
+    when none does."""
+    if not ties:
+        return ""
+    more = f" and {len(ties) - limit} more" if len(ties) > limit else ""
+    return f", tied with {', '.join(ties[:limit])}{more}"
+
+
+def worst_class_phrase(worst: WorstCaseRow) -> str:
+    """ "worst class 3" (", tied with ..." where others share it), or "every class equal"
+    where no class is worse than another (naming one of them would single it out)."""
+    if worst.worst_class_ties and worst.class_accuracy_gap == 0:
+        return "every class equal"
+    return f"worst class {worst.worst_class}{tie_note(worst.worst_class_ties)}"
+
+
+def worst_class_sentence(summary: Summary, head: Headline) -> str | None:
+    """One sentence per run: each model's worst class at the chosen eps under all attacks at
+    once (per sample, as the headline's eps columns), its robust accuracy beside the
+    model's over all samples.
+
+    Returns:
+        the sentence, or None when there is no chosen eps or no worst case there that knows
+        its worst class (a summary.json written before per-class numbers).
+    """
+    if head.chosen_eps is None:
+        return None
+    parts = []
+    for row in head.rows:
+        worst = next(
+            (
+                w
+                for w in summary.worst_case
+                if w.model == row.model and w.eps == head.chosen_eps and w.worst_class is not None
+            ),
+            None,
+        )
+        if worst is not None:
+            parts.append(
+                f"{row.model}: {worst_class_phrase(worst)} (robust accuracy "
+                f"{pct(worst.worst_class_accuracy)} vs {pct(worst.accuracy)} overall)"
+            )
+    if not parts:
+        return None
+    return (
+        f"Worst class at eps {fmt_eps(head.chosen_eps)}, under all attacks at once (robust "
+        "accuracy within the class, against the model's over all samples): "
+        + "; ".join(parts)
+        + "."
     )

@@ -8,7 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reports.formatting import auroc, fmt_eps, num, pct, three
-from reports.headline import DETECTION_SCORES, SHORT, Headline, attack_label, shift_comparison
+from reports.headline import (
+    DETECTION_SCORES,
+    SHORT,
+    Headline,
+    attack_label,
+    shift_comparison,
+    worst_class_sentence,
+)
 from reports.html import Html, data_uri, esc, join, page, swatch, table
 from reports.palette import Palette
 from reports.selection import chosen_eps_rule
@@ -171,6 +178,12 @@ def _shift_headline(summary: Summary, head: Headline) -> Html:
     return Html(f'<p class="note">{esc(text)}</p>') if text else Html("")
 
 
+def _class_headline(summary: Summary, head: Headline) -> Html:
+    """Each model's worst class (its name may come from the dataset's files: escaped)."""
+    text = worst_class_sentence(summary, head)
+    return Html(f'<p class="note">{esc(text)}</p>') if text else Html("")
+
+
 def _shift_table(shift: ShiftTable, palette: Palette, label: str) -> Html:
     if shift.missing:
         return Html(f'<p class="note">{esc(label)}: {esc(shift.missing)}.</p>')
@@ -269,6 +282,7 @@ def render_report(
         f"{_facts(summary)}"
         "<h2>Headline</h2>"
         f"{_warnings(summary)}{_notes(summary)}{_headline_table(head, palette, summary)}"
+        f"{_class_headline(summary, head)}"
         f"{_shift_headline(summary, head)}"
         f"<nav><ol>{nav}</ol></nav>"
         "<h2>Figures</h2>"

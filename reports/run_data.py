@@ -26,8 +26,12 @@ from reports.selection import (
 )
 from robustbench_local.results.records import Summary
 from robustbench_local.results.store import ConceptRecord, JobKey, ResultsStore
+from robustbench_local.results.summary import class_accuracies, robust_mask
 
-__all__ = ["RunData"]
+__all__ = ["ClassGrid", "RunData"]
+
+# (classes (C,), eps (E,), accuracy (C, E), samples per class (C,)): `RunData.class_worst_case`.
+ClassGrid = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -45,6 +49,7 @@ class RunData:
     eps: float | None = None
     _samples: dict[JobKey, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _concepts: dict[str, ConceptRecord] | None = field(default=None, repr=False)
+    _class_grids: dict[str, ClassGrid] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.models = model_order(self.summary)
@@ -108,6 +113,34 @@ class RunData:
                 rows.append((eps, *(row.metric(m) for m in metrics)))
         columns = np.array(rows, dtype=np.float64).reshape(len(rows), 1 + len(metrics))
         return tuple(columns[:, i] for i in range(columns.shape[1]))
+
+    def class_worst_case(self, model: str) -> ClassGrid:
+        """Worst-case robust accuracy (all the eps's attacks at once, per sample, as
+        `summary.worst_case`) within each class, at each eps of the model's worst case.
+
+        Returns:
+            (classes (C,) int, sorted; eps (E,) sorted; accuracy (C, E), NaN where a class
+            has no sample in an eps's jobs; samples per class (C,), the most over eps), all
+            empty for a model without stored jobs.
+        """
+        if model in self._class_grids:  # a figure and its caption both ask
+            return self._class_grids[model]
+        rows = sorted((w for w in self.summary.worst_case if w.model == model), key=lambda w: w.eps)
+        columns = []
+        for w in rows:
+            samples = [self.samples(JobKey(model, attack, w.eps)) for attack in w.attacks]
+            robust = np.logical_and.reduce([robust_mask(s) for s in samples])
+            columns.append(class_accuracies(samples[0]["label"], robust))
+        classes = np.unique(np.concatenate([c for c, _, _ in columns] or [np.zeros(0, int)]))
+        accuracy = np.full((len(classes), len(rows)), np.nan)
+        counts = np.zeros(len(classes), dtype=np.int64)
+        for j, (c, n, acc) in enumerate(columns):
+            at = np.searchsorted(classes, c)
+            accuracy[at, j] = acc
+            counts[at] = np.maximum(counts[at], n)
+        eps = np.array([w.eps for w in rows], dtype=np.float64)
+        self._class_grids[model] = (classes.astype(np.int64), eps, accuracy, counts)
+        return self._class_grids[model]
 
     def deterministic_models(self) -> list[str]:
         """Models whose stored epistemic uncertainty is 0 in every job (one plain network)."""

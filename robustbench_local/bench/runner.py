@@ -60,11 +60,12 @@ from robustbench_local.bench.shift_jobs import (
 )
 from robustbench_local.devices import check_amp, resolve_device
 from robustbench_local.results.provenance import module_digest, pin, tensor_digest
-from robustbench_local.results.schema import META_ATTACKS, META_CONFIG
+from robustbench_local.results.schema import META_ATTACKS, META_CLASS_NAMES, META_CONFIG
 from robustbench_local.results.store import JobExplain, JobKey, ResultsStore, ShiftKey, StoreError
 from robustbench_local.zoo.cache import cache_paths, default_cache_dir
 from robustbench_local.zoo.datasets import (
     NotEnoughExamples,
+    class_names,
     count_classes,
     data_fingerprint,
     dataset_info,
@@ -632,6 +633,8 @@ def _run_into(
         "restore the dataset files the run started with",
     )
     store.set_meta("n_examples", len(y))
+    # The per-class rows and figure name classes by these (reports never load the dataset).
+    store.set_meta(META_CLASS_NAMES, list(class_names(run.dataset, run.data_root)))
     pending = plan_work(config, store)
     show = not options.quiet
     bench = Workbench(

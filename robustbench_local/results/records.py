@@ -4,14 +4,16 @@
 `ResultRow` per job, the worst case (`WorstCaseRow`), the probe comparisons, the figures
 (`FigureEntry`), the notes and the masking warnings; for distribution shift, one `ShiftRow`
 per corruption job, one `OodRow` per out-of-distribution job and one `ShiftSummaryRow` per
-model. ``Summary.to_dict()`` gives the JSON
-form (the keys ``summary.json`` has always had, plus ``schema_version``) and
+model; for per-class disparity, one `PerClassRow` per (job, class). ``Summary.to_dict()``
+gives the JSON form (the keys ``summary.json`` has always had, plus ``schema_version``) and
 ``Summary.from_dict()`` reads it back, so the report, the leaderboard and the console
 table read attributes instead of string keys, and a misspelt metric name fails loudly
 (`ResultRow.metric` knows the metric names of `schema.METRICS`).
 
 The shift keys ("shift", "ood", "shift_summary") were added to schema version 1 without a
-new version: a file without them reads as a run without shift jobs.
+new version: a file without them reads as a run without shift jobs. Likewise "per_class"
+(a file without it reads as one without per-class rows), the run's "class_names" and the
+worst case's per-class fields (absent: unknown, NaN).
 
 Undefined numbers are NaN here and null in the JSON file (``write_summary``); reading a
 file turns null back into NaN.
@@ -37,6 +39,7 @@ __all__ = [
     "SUMMARY_SCHEMA_VERSION",
     "FigureEntry",
     "OodRow",
+    "PerClassRow",
     "ResultRow",
     "RunInfo",
     "ShiftRow",
@@ -44,6 +47,7 @@ __all__ = [
     "Summary",
     "SummaryFormatError",
     "WorstCaseRow",
+    "class_name",
 ]
 
 # Version 1: the keys of the first summary.json plus "schema_version". A file without the
@@ -53,6 +57,7 @@ SUMMARY_SCHEMA_VERSION = 1
 _ROW_FIELDS = ("model", "attack", "eps", "seconds", "kind", "notes")
 _SHIFT_FIELDS = ("model", "corruption", "severity")
 _OOD_FIELDS = ("model", "ood")
+_PER_CLASS_FIELDS = ("model", "attack", "eps", "class", "class_name", "n", "accuracy")
 
 
 class SummaryFormatError(ValueError):
@@ -84,6 +89,11 @@ def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return list(value)
 
 
+def class_name(names: Sequence[str], index: int) -> str:
+    """A class's name: ``names[index]`` where the run stored names, else the index ("3")."""
+    return str(names[index]) if 0 <= index < len(names) else str(index)
+
+
 def _strict(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -106,6 +116,8 @@ class RunInfo:
         config_source: the config file's path, or "<default>".
         config: the resolved config, as stored.
         environment: versions, device and machine of the run.
+        class_names: the dataset's class names in label order, where the run stored them
+            (`schema.META_CLASS_NAMES`); empty otherwise (readers use `class_name`).
     """
 
     name: str | None = None
@@ -118,9 +130,16 @@ class RunInfo:
     config_source: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
+
+    def class_name(self, index: int) -> str:
+        """A class's name: the stored one, else its index ("3")."""
+        return class_name(self.class_names, index)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["class_names"] = list(self.class_names)
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> RunInfo:
@@ -132,6 +151,10 @@ class RunInfo:
             if not isinstance(values[key], Mapping):
                 raise SummaryFormatError(f"run.{key}: expected an object")
         values["complete"] = bool(values.get("complete", False))
+        names = values.get("class_names") or []
+        if not isinstance(names, list | tuple):
+            raise SummaryFormatError("run.class_names: expected a list of names")
+        values["class_names"] = tuple(str(n) for n in names)
         return cls(**values)
 
 
@@ -239,6 +262,12 @@ class WorstCaseRow:
         attacks: the attack labels combined.
         n: samples.
         notes: e.g. that a worst case of adaptive attacks alone is no bound.
+        worst_class: the name of the class with the lowest worst-case robust accuracy
+            (the lowest index on a tie); None when unknown (an older file).
+        worst_class_accuracy: that class's worst-case robust accuracy.
+        class_accuracy_gap: the best class's minus the worst class's.
+        worst_class_ties: the other classes with exactly that accuracy, in label order (a
+            report that names one worst class must not hide that others share it).
     """
 
     model: str
@@ -247,6 +276,10 @@ class WorstCaseRow:
     attacks: tuple[str, ...] = ()
     n: int = 0
     notes: tuple[str, ...] = ()
+    worst_class: str | None = None
+    worst_class_accuracy: float = math.nan
+    class_accuracy_gap: float = math.nan
+    worst_class_ties: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -256,6 +289,10 @@ class WorstCaseRow:
             "attacks": list(self.attacks),
             "n": self.n,
             "notes": list(self.notes),
+            "worst_class": self.worst_class,
+            "worst_class_accuracy": self.worst_class_accuracy,
+            "class_accuracy_gap": self.class_accuracy_gap,
+            "worst_class_ties": list(self.worst_class_ties),
         }
 
     @classmethod
@@ -268,6 +305,71 @@ class WorstCaseRow:
             attacks=tuple(str(a) for a in data.get("attacks") or ()),
             n=int(data.get("n") or 0),
             notes=tuple(str(n) for n in data.get("notes") or ()),
+            worst_class=None if data.get("worst_class") is None else str(data["worst_class"]),
+            worst_class_accuracy=_number(data.get("worst_class_accuracy")),
+            class_accuracy_gap=_number(data.get("class_accuracy_gap")),
+            worst_class_ties=tuple(str(c) for c in data.get("worst_class_ties") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class PerClassRow:
+    """One job's numbers within one class (see `summary.per_class_rows`).
+
+    Attributes:
+        model, attack, eps: the job.
+        class_index: the class (its label); ``"class"`` in the JSON row.
+        class_name: its name (`RunInfo.class_name`).
+        n: the job's samples of that class.
+        accuracy: robust accuracy within the class (correct when clean and when attacked).
+        ece: calibration error of the adversarial predictions within the class
+            (`schema.ECE_BINS` bins).
+        mean_confidence, mean_epistemic: means over the class's adversarial inputs
+            (epistemic in nats).
+    """
+
+    model: str
+    attack: str
+    eps: float
+    class_index: int
+    class_name: str
+    n: int
+    accuracy: float
+    ece: float = math.nan
+    mean_confidence: float = math.nan
+    mean_epistemic: float = math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "attack": self.attack,
+            "eps": self.eps,
+            "class": self.class_index,
+            "class_name": self.class_name,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "ece": self.ece,
+            "mean_confidence": self.mean_confidence,
+            "mean_epistemic": self.mean_epistemic,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> PerClassRow:
+        data = _require(data, "per_class[]", _PER_CLASS_FIELDS)
+        for key in ("class", "n"):
+            if isinstance(data[key], bool) or not isinstance(data[key], int):
+                raise SummaryFormatError(f"per_class[].{key}: expected an int, got {data[key]!r}")
+        return cls(
+            model=str(data["model"]),
+            attack=str(data["attack"]),
+            eps=_number(data["eps"]),
+            class_index=data["class"],
+            class_name=str(data["class_name"]),
+            n=data["n"],
+            accuracy=_number(data["accuracy"]),
+            ece=_number(data.get("ece")),
+            mean_confidence=_number(data.get("mean_confidence")),
+            mean_epistemic=_number(data.get("mean_epistemic")),
         )
 
 
@@ -431,6 +533,7 @@ class Summary:
         shift: one row per corruption job, by model (config order), corruption, severity.
         ood: one row per out-of-distribution job, by model, then OOD set.
         shift_summary: per model with corruption jobs: mean accuracy, ECE, mCE.
+        per_class: per job and class (classes in label order), in store order of the jobs.
     """
 
     run: RunInfo
@@ -444,6 +547,7 @@ class Summary:
     shift: tuple[ShiftRow, ...] = ()
     ood: tuple[OodRow, ...] = ()
     shift_summary: tuple[ShiftSummaryRow, ...] = ()
+    per_class: tuple[PerClassRow, ...] = ()
 
     def rows_of(self, model: str) -> list[ResultRow]:
         """The model's result rows, in store order."""
@@ -472,6 +576,7 @@ class Summary:
             "shift": [r.to_dict() for r in self.shift],
             "ood": [r.to_dict() for r in self.ood],
             "shift_summary": [r.to_dict() for r in self.shift_summary],
+            "per_class": [r.to_dict() for r in self.per_class],
         }
 
     @classmethod
@@ -513,4 +618,5 @@ class Summary:
             shift_summary=tuple(
                 ShiftSummaryRow.from_dict(r) for r in _list(data, "shift_summary", "summary")
             ),
+            per_class=tuple(PerClassRow.from_dict(r) for r in _list(data, "per_class", "summary")),
         )

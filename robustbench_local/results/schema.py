@@ -22,6 +22,7 @@ __all__ = [
     "INPUT_KINDS",
     "KINDS",
     "META_ATTACKS",
+    "META_CLASS_NAMES",
     "META_CONFIG",
     "META_DIGEST",
     "METRICS",
@@ -99,6 +100,10 @@ METRICS = (
     "margin_fallback",
     "margin_fallback_fooled",
     *EXPLAIN_METRICS,
+    # Per-class disparity, added by the summary from the per-sample columns (not the
+    # protocol): the lowest robust accuracy of any class, and best minus worst class.
+    "worst_class_accuracy",
+    "class_accuracy_gap",
 )
 # Distribution-shift jobs: a model on corrupted test images (one corruption at one severity,
 # 1..5) or on an out-of-distribution set (severity 0). One input per sample, so the fields
@@ -136,6 +141,9 @@ ECE_BINS = 15
 META_CONFIG = "config"
 META_DIGEST = "digest"
 META_ATTACKS = "attacks"  # label -> {"name", "kind", "iterative"}, written by the runner
+# The dataset's K class names in label order, where it has them (written by the runner);
+# without it readers name a class by its index.
+META_CLASS_NAMES = "class_names"
 
 AttackKind = Literal["gradient", "gradient-free", "adaptive"]
 KINDS: tuple[AttackKind, ...] = ("gradient", "gradient-free", "adaptive")

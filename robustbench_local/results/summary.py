@@ -10,6 +10,12 @@ adaptive attacks alone is no robustness bound, and its row says so.
 Distribution-shift jobs give one row each (`ShiftRow` for a corruption at a severity,
 `OodRow` for an out-of-distribution set) and, per model, a `ShiftSummaryRow` whose mCE
 compares the model's corruption errors with the run's first model's (`shift_summary`).
+
+Per-class disparity comes from the stored per-sample columns alone (no model is run): each
+job's `PerClassRow` per class present in its labels (`per_class_rows`), its row's
+``worst_class_accuracy`` and ``class_accuracy_gap``, and the worst case's worst class. A
+class is named by the run's stored class names (`schema.META_CLASS_NAMES`), else by its
+index.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from robustbench_local.atomic import write_atomically
 from robustbench_local.results.masking import (
@@ -31,6 +38,7 @@ from robustbench_local.results.masking import (
 )
 from robustbench_local.results.records import (
     OodRow,
+    PerClassRow,
     ResultRow,
     RunInfo,
     ShiftRow,
@@ -38,14 +46,26 @@ from robustbench_local.results.records import (
     Summary,
     SummaryFormatError,
     WorstCaseRow,
+    class_name,
 )
-from robustbench_local.results.schema import ADAPTIVE_NOTE, AttackInfo, attack_infos
+from robustbench_local.results.schema import (
+    ADAPTIVE_NOTE,
+    ECE_BINS,
+    META_CLASS_NAMES,
+    AttackInfo,
+    attack_infos,
+)
 from robustbench_local.results.store import JobKey, ResultsStore, ShiftRecord
+from uncertainty import metrics as uncertainty_metrics
 
 __all__ = [
+    "class_accuracies",
+    "class_disparity",
     "mce_baseline",
+    "per_class_rows",
     "probe_comparisons",
     "read_summary",
+    "robust_mask",
     "row_notes",
     "run_notes",
     "shift_rows",
@@ -61,23 +81,98 @@ ONLY_ADAPTIVE_NOTE = (
 )
 
 
-def _robust(samples: dict[str, np.ndarray]) -> np.ndarray:
+def robust_mask(samples: Mapping[str, np.ndarray]) -> np.ndarray:
     """(N,) bool: correct when clean and when attacked (robust accuracy's numerator)."""
     return (samples["clean_pred"] == samples["label"]) & (samples["adv_pred"] == samples["label"])
 
 
+def class_accuracies(
+    label: np.ndarray, robust: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robust accuracy within each class present in ``label``.
+
+    Args:
+        label: (N,) int class labels.
+        robust: (N,) bool, per sample robust (`robust_mask`, or its AND over attacks).
+
+    Returns:
+        (classes (C,) int, sorted; samples per class (C,) int; robust accuracy per class
+        (C,) float64), for the C classes that have at least one sample.
+    """
+    classes, inverse, counts = np.unique(np.asarray(label), return_inverse=True, return_counts=True)
+    weights = np.asarray(robust, dtype=np.float64)
+    hits = np.bincount(inverse.ravel(), weights=weights, minlength=len(classes))
+    return classes.astype(np.int64), counts.astype(np.int64), hits / counts
+
+
+def class_disparity(accuracy: np.ndarray) -> tuple[int | None, float, float]:
+    """(position of the worst class, its accuracy, best minus worst) of per-class
+    accuracies (C,); the first position on a tie; (None, NaN, NaN) when C is 0."""
+    if len(accuracy) == 0:
+        return None, math.nan, math.nan
+    worst = int(np.argmin(accuracy))
+    return worst, float(accuracy[worst]), float(np.max(accuracy) - accuracy[worst])
+
+
+def per_class_rows(
+    key: JobKey, samples: Mapping[str, np.ndarray], class_names: Sequence[str] = ()
+) -> list[PerClassRow]:
+    """One job's numbers within each class present in its labels.
+
+    Args:
+        key: the job.
+        samples: its stored per-sample columns (``store.samples(key)``), each (N,).
+        class_names: the run's class names in label order (empty: classes by index).
+
+    Returns:
+        one row per class, in label order: robust accuracy, and the ECE (`ECE_BINS` bins,
+        as the protocol's), mean confidence and mean epistemic uncertainty of the class's
+        adversarial predictions.
+    """
+    label = samples["label"]
+    classes, counts, accuracy = class_accuracies(label, robust_mask(samples))
+    adv_ok = samples["adv_pred"] == label
+    rows = []
+    for c, n, acc in zip(classes, counts, accuracy, strict=True):
+        mask = label == c
+        ece = uncertainty_metrics.reliability_bins(
+            torch.from_numpy(np.asarray(samples["adv_confidence"][mask], dtype=np.float64)),
+            torch.from_numpy(adv_ok[mask]),
+            n_bins=ECE_BINS,
+        ).ece
+        rows.append(
+            PerClassRow(
+                model=key.model,
+                attack=key.attack,
+                eps=key.eps,
+                class_index=int(c),
+                class_name=class_name(class_names, int(c)),
+                n=int(n),
+                accuracy=float(acc),
+                ece=float(ece),
+                mean_confidence=float(np.mean(samples["adv_confidence"][mask])),
+                mean_epistemic=float(np.mean(samples["adv_epistemic"][mask])),
+            )
+        )
+    return rows
+
+
 def worst_case(
-    store: ResultsStore, entries: dict[str, AttackInfo] | None = None
+    store: ResultsStore,
+    entries: dict[str, AttackInfo] | None = None,
+    class_names: Sequence[str] = (),
 ) -> list[WorstCaseRow]:
     """Per model and eps: robust accuracy against all attacks at once.
 
     A sample counts as robust only if it is classified correctly when clean and under
     every attack at that eps (per sample, not the minimum of the per-attack accuracies).
+    The same per-sample verdicts, grouped by label, give the worst class.
 
     Args:
         store: the run's store.
         entries: attack label -> stored attack info, to mark a worst case of adaptive
             attacks alone (see the module docstring); None marks nothing.
+        class_names: the run's class names in label order (empty: classes by index).
 
     Returns:
         one row per (model, eps), sorted by model, eps.
@@ -87,7 +182,13 @@ def worst_case(
         groups[(key.model, key.eps)].append(key)
     rows = []
     for (model, eps), keys in sorted(groups.items()):
-        robust = np.logical_and.reduce([_robust(store.samples(key)) for key in keys])
+        samples = [store.samples(key) for key in keys]
+        robust = np.logical_and.reduce([robust_mask(s) for s in samples])
+        # Every job of a model evaluates the same inputs in the same order: one label column.
+        classes, _, accuracy = class_accuracies(samples[0]["label"], robust)
+        worst, worst_accuracy, gap = class_disparity(accuracy)
+        # Exact equality: accuracies are k / n, and equal fractions divide to equal floats.
+        ties = [i for i in np.flatnonzero(accuracy == worst_accuracy) if i != worst]
         kinds = {entries[k.attack].kind for k in keys if k.attack in entries} if entries else set()
         rows.append(
             WorstCaseRow(
@@ -97,6 +198,10 @@ def worst_case(
                 attacks=tuple(sorted(k.attack for k in keys)),
                 n=len(robust),
                 notes=(ONLY_ADAPTIVE_NOTE,) if eps > 0 and kinds == {"adaptive"} else (),
+                worst_class=None if worst is None else class_name(class_names, classes[worst]),
+                worst_class_accuracy=worst_accuracy,
+                class_accuracy_gap=gap,
+                worst_class_ties=tuple(class_name(class_names, classes[i]) for i in ties),
             )
         )
     return rows
@@ -151,7 +256,7 @@ def probe_comparisons(store: ResultsStore, entries: dict[str, AttackInfo]) -> li
         for eps, robust in zip(probe.get("eps", []), probe.get("robust", []), strict=True):
             n = len(robust)
             gradient = {
-                key.attack: _robust(store.samples(key))[:n]
+                key.attack: robust_mask(store.samples(key))[:n]
                 for key in sorted(finished)
                 if key.model == model
                 and key.eps == eps
@@ -285,10 +390,12 @@ def summarize(store: ResultsStore) -> Summary:
     """The summary of a run: run facts, one row per job (with its attack's kind and the
     notes a reader needs), the worst case, those notes once each (`run_notes`), the
     per-model diagnostics, the gradient-free probe against the gradient attacks, the
-    warnings of the gradient-masking checks, and the distribution-shift rows (`shift_rows`,
-    `shift_summary`). Figures are added by the report."""
+    warnings of the gradient-masking checks, the distribution-shift rows (`shift_rows`,
+    `shift_summary`) and the per-class rows (`per_class_rows`). Figures are added by the
+    report."""
     meta = store.meta()
     config = meta.get("config", {})
+    class_names = tuple(str(n) for n in meta.get(META_CLASS_NAMES) or ())
     run = RunInfo(
         name=config.get("run", {}).get("name"),
         dataset=config.get("run", {}).get("dataset"),
@@ -300,22 +407,32 @@ def summarize(store: ResultsStore) -> Summary:
         config_source=meta.get("config_source"),
         config=config,
         environment=meta.get("environment", {}),
+        class_names=class_names,
     )
     entries = attack_infos(meta)
-    results = [
-        ResultRow(
-            model=r.key.model,
-            attack=r.key.attack,
-            eps=r.key.eps,
-            metrics=dict(r.metrics),
-            seconds=r.seconds,
-            kind=entries[r.key.attack].kind if r.key.attack in entries else None,
-            notes=tuple(row_notes(r.metrics, entries.get(r.key.attack))),
+    results = []
+    per_class: list[PerClassRow] = []
+    for r in store.jobs():
+        classes = per_class_rows(r.key, store.samples(r.key), class_names)
+        per_class += classes
+        _, worst_accuracy, gap = class_disparity(np.array([c.accuracy for c in classes]))
+        results.append(
+            ResultRow(
+                model=r.key.model,
+                attack=r.key.attack,
+                eps=r.key.eps,
+                metrics={
+                    **r.metrics,
+                    "worst_class_accuracy": worst_accuracy,
+                    "class_accuracy_gap": gap,
+                },
+                seconds=r.seconds,
+                kind=entries[r.key.attack].kind if r.key.attack in entries else None,
+                notes=tuple(row_notes(r.metrics, entries.get(r.key.attack))),
+            )
         )
-        for r in store.jobs()
-    ]
     probes = probe_comparisons(store, entries)
-    worst = worst_case(store, entries)
+    worst = worst_case(store, entries, class_names)
     diagnostics = store.diagnostics()
     shift, ood = shift_rows(store.shift_jobs(), config)
     return Summary(
@@ -329,6 +446,7 @@ def summarize(store: ResultsStore) -> Summary:
         shift=tuple(shift),
         ood=tuple(ood),
         shift_summary=tuple(shift_summary(shift, mce_baseline(config, shift))),
+        per_class=tuple(per_class),
     )
 
 

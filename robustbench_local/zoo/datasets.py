@@ -55,6 +55,7 @@ __all__ = [
     "DatasetInfo",
     "NotEnoughExamples",
     "Split",
+    "class_names",
     "count_classes",
     "data_fingerprint",
     "dataset_info",
@@ -425,6 +426,21 @@ def _imagefolder_classes(root: Path) -> tuple[str, ...]:
             f"same class folders; got {class_lists}"
         )
     return tuple(next(iter(class_lists.values())))
+
+
+def class_names(name: str, data_root: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """The K class names of a dataset in label order (an image folder's class folders), or
+    the labels "0" .. "K-1" where the dataset has none.
+
+    Raises:
+        ValueError / FileNotFoundError: as `count_classes`.
+    """
+    info = dataset_info(name)
+    if info.class_names is not None:
+        return tuple(info.class_names)
+    if info.num_classes is not None:
+        return tuple(str(k) for k in range(info.num_classes))
+    return _imagefolder_classes(_require_root(name, _as_root(data_root)))
 
 
 def count_classes(name: str, data_root: str | os.PathLike[str] | None = None) -> int:

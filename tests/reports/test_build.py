@@ -33,6 +33,7 @@ FIGURE_IDS = (
     "examples",
     "attributions",
     "concepts",
+    "per_class",
     "accuracy_vs_severity",
     "calibration_under_shift",
     "ood_detection",

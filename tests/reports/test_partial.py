@@ -22,6 +22,7 @@ FIGURE_IDS = {
     "examples",
     "attributions",
     "concepts",
+    "per_class",
     "accuracy_vs_severity",
     "calibration_under_shift",
     "ood_detection",

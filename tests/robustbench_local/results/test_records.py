@@ -14,6 +14,7 @@ from robustbench_local.bench.shift_protocol import corruption_metrics, ood_metri
 from robustbench_local.results.records import (
     SUMMARY_SCHEMA_VERSION,
     OodRow,
+    PerClassRow,
     ResultRow,
     RunInfo,
     ShiftRow,
@@ -43,9 +44,19 @@ def _summary() -> Summary:
         notes=("a note",),
     )
     return Summary(
-        run=RunInfo(name="r", dataset="digits", n_examples=10, norm="linf", complete=True),
+        run=RunInfo(
+            name="r",
+            dataset="digits",
+            n_examples=10,
+            norm="linf",
+            complete=True,
+            class_names=("zero", "<b>one</b>"),
+        ),
         results=(row,),
-        worst_case=(WorstCaseRow("m", 0.1, 0.5, ("pgd",), 10),),
+        worst_case=(
+            WorstCaseRow("m", 0.0, 1.0, ("pgd",), 10),  # as a summary.json before per class
+            WorstCaseRow("m", 0.1, 0.5, ("pgd",), 10, (), "<b>one</b>", 0.25, 0.5, ("zero",)),
+        ),
         notes=("a note",),
         warnings=("w",),
         shift=(
@@ -54,6 +65,10 @@ def _summary() -> Summary:
         ),
         ood=(OodRow("m", "<script>noise", {"n": 50.0, "auroc_total": 0.9, "fpr95_total": 0.3}),),
         shift_summary=(ShiftSummaryRow("m", 0.6, 0.05, 1.0),),
+        per_class=(
+            PerClassRow("m", "pgd", 0.1, 0, "zero", 6, 0.75, 0.1, 0.9, 0.02),
+            PerClassRow("m", "pgd", 0.1, 1, "<b>one</b>", 4, 0.25, math.nan, 0.7, 0.0),
+        ),
     )
 
 
@@ -117,6 +132,49 @@ def test_the_schema_names_every_metric_the_shift_protocol_writes() -> None:
     assert set(ood_metrics(columns, columns)) == set(OOD_METRICS)
 
 
+def test_per_class_rows_round_trip_flat_with_null_for_nan() -> None:
+    on_disk = json.loads(json.dumps(_summary().to_json_dict()))
+    assert on_disk["per_class"][1] == {
+        "model": "m",
+        "attack": "pgd",
+        "eps": 0.1,
+        "class": 1,
+        "class_name": "<b>one</b>",
+        "n": 4,
+        "accuracy": 0.25,
+        "ece": None,
+        "mean_confidence": 0.7,
+        "mean_epistemic": 0.0,
+    }
+    assert on_disk["run"]["class_names"] == ["zero", "<b>one</b>"]
+    assert on_disk["worst_case"][0]["worst_class"] is None
+    assert on_disk["worst_case"][1]["worst_class_ties"] == ["zero"]
+    back = Summary.from_dict(on_disk)
+    assert back.to_json_dict() == on_disk
+    assert back.per_class[0] == _summary().per_class[0] and math.isnan(back.per_class[1].ece)
+    assert back.worst_case[1] == _summary().worst_case[1]
+    assert back.run.class_name(1) == "<b>one</b>" and back.run.class_name(7) == "7"
+
+
+def test_a_file_without_per_class_keys_reads_as_unknown() -> None:
+    old = _summary().to_json_dict()
+    del old["per_class"], old["run"]["class_names"]
+    for row in old["worst_case"]:
+        for key in (
+            "worst_class",
+            "worst_class_accuracy",
+            "class_accuracy_gap",
+            "worst_class_ties",
+        ):
+            del row[key]
+    back = Summary.from_dict(old)
+    assert back.per_class == () and back.run.class_names == ()
+    worst = back.worst_case[1]
+    assert worst.worst_class is None and worst.worst_class_ties == ()
+    assert math.isnan(worst.worst_class_accuracy) and math.isnan(worst.class_accuracy_gap)
+    assert back.run.class_name(1) == "1"
+
+
 def test_a_file_without_a_schema_version_reads_as_version_one() -> None:
     old = _summary().to_json_dict()
     del old["schema_version"]
@@ -147,6 +205,23 @@ def test_a_newer_schema_is_refused_with_what_to_do() -> None:
         ({"ood": {"model": "m"}}, "summary.ood: expected a list"),
         ({"ood": [{"ood": "noise"}]}, r"ood\[\]: missing key\(s\) 'model'"),
         ({"shift_summary": [{"model": "m"}]}, r"shift_summary\[\]: missing key"),
+        ({"per_class": [{"model": "m"}]}, r"per_class\[\]: missing key\(s\) 'attack'"),
+        (
+            {
+                "per_class": [
+                    {
+                        "model": "m",
+                        "attack": "a",
+                        "eps": 0.1,
+                        "class": 1.5,
+                        "class_name": "x",
+                        "n": 3,
+                        "accuracy": 0.5,
+                    }
+                ]
+            },
+            r"per_class\[\].class: expected an int",
+        ),
     ],
 )
 def test_misshapen_content_names_the_key(change: dict, message: str) -> None:

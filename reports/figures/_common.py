@@ -135,3 +135,32 @@ def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def show_image(ax: Axes, image: Any, title: str, *, map_cmap: str | None = None) -> None:
+    """One tile of an image gallery, framed, without ticks.
+
+    Args:
+        ax: the tile's axes.
+        image: (C, H, W) pixels in [0, 1] (grey for one channel, RGB for three), or with
+            ``map_cmap`` an (H, W) non-negative map, drawn on its own scale from 0 to its max.
+        title: the tile's title.
+        map_cmap: the colour map of a map (attributions); None for an image.
+    """
+    import numpy as np
+
+    if map_cmap is not None:
+        top = float(image.max()) if image.size else 0.0
+        ax.imshow(image, cmap=map_cmap, vmin=0.0, vmax=top or 1.0, interpolation="nearest")
+    elif image.ndim == 3 and image.shape[0] == 3:
+        ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
+    else:
+        plane = image[0] if image.ndim == 3 else image
+        ax.imshow(plane, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=7.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("#999999")

@@ -14,11 +14,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from reports.captions import chosen_with_rule, sentence
-from reports.figures._common import FigureUnavailable, new_figure
+from reports.figures._common import FigureUnavailable, new_figure, show_image
 from reports.figures.examples import Example, amplify, gallery
 from reports.formatting import fmt_eps, pct
 from reports.run_data import RunData
@@ -62,25 +61,6 @@ def why_none(run: RunData, what: str) -> str:
     if run.explain_disabled:
         return f"the run's [explain] section has enabled = false, so no {what} were computed"
     return f"the run stores no {what} (made before explanations were part of a run)"
-
-
-def _show(ax: Axes, image: np.ndarray, title: str, *, saliency: bool = False) -> None:
-    """An image (C, H, W) in [0, 1] (grey or RGB) or a map (H, W) on its own scale."""
-    if saliency:
-        top = float(image.max()) if image.size else 0.0
-        ax.imshow(image, cmap=MAP_CMAP, vmin=0.0, vmax=top or 1.0, interpolation="nearest")
-    elif image.ndim == 3 and image.shape[0] == 3:
-        ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
-    else:
-        plane = image[0] if image.ndim == 3 else image
-        ax.imshow(plane, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title, fontsize=7.5)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(True)
-        spine.set_color("#999999")
 
 
 def _prediction(pred: int, label: int) -> str:
@@ -141,19 +121,20 @@ def draw(run: RunData) -> Figure:
             axes = panel.subplots(1, 5)
             perturbation, factor = amplify(ex.clean, ex.adv)
             scale = f"\u00d7{factor:.3g}" if factor else "(none)"
-            _show(
+            show_image(
                 axes[0],
                 ex.clean,
                 f"#{ex.idx} clean, label {ex.label}\n{_prediction(ex.clean_pred, ex.label)}",
             )
-            _show(axes[1], ex.adv, f"adversarial\n{_prediction(ex.adv_pred, ex.label)}")
-            _show(axes[2], perturbation, f"perturbation {scale}\ngrey = no change")
-            _show(axes[3], item.clean_map, f"{method}, clean\n(class {ex.label})", saliency=True)
-            _show(
+            show_image(axes[1], ex.adv, f"adversarial\n{_prediction(ex.adv_pred, ex.label)}")
+            show_image(axes[2], perturbation, f"perturbation {scale}\ngrey = no change")
+            clean_title = f"{method}, clean\n(class {ex.label})"
+            show_image(axes[3], item.clean_map, clean_title, map_cmap=MAP_CMAP)
+            show_image(
                 axes[4],
                 item.adv_map,
                 f"{method}, adversarial\nrank corr. {_corr(item.similarity)}",
-                saliency=True,
+                map_cmap=MAP_CMAP,
             )
     return fig
 

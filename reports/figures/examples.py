@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from reports.captions import chosen_with_rule, sentence
-from reports.figures._common import FigureUnavailable, new_figure
+from reports.figures._common import FigureUnavailable, new_figure, show_image
 from reports.formatting import fmt_eps, nats, pct
 from reports.run_data import RunData
 from robustbench_local.results.store import JobKey
@@ -88,22 +87,6 @@ def amplify(clean: np.ndarray, adv: np.ndarray) -> tuple[np.ndarray, float]:
     return np.clip(0.5 + factor * delta, 0.0, 1.0), factor
 
 
-def _show(ax: Axes, image: np.ndarray, title: str) -> None:
-    """(C, H, W) in [0, 1]: grey for one channel, RGB for three, else the first channel."""
-    if image.ndim == 3 and image.shape[0] == 3:
-        ax.imshow(np.clip(np.transpose(image, (1, 2, 0)), 0, 1), interpolation="nearest")
-    else:
-        plane = image[0] if image.ndim == 3 else image
-        ax.imshow(plane, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_title(title, fontsize=7.5)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(True)
-        spine.set_color("#999999")
-
-
 def _verdict(pred: int, label: int, confidence: float, epistemic: float) -> str:
     mark = "right" if pred == label else "WRONG"
     return f"pred {pred} ({mark})\nconf {pct(confidence)}\nepistemic {nats(epistemic)}"
@@ -140,14 +123,14 @@ def draw(run: RunData) -> Figure:
             axes = panel.subplots(1, 3)
             perturbation, factor = amplify(ex.clean, ex.adv)
             scale = f"\u00d7{factor:.3g}" if factor else "(none)"
-            _show(
+            show_image(
                 axes[0],
                 ex.clean,
                 f"#{ex.idx} clean, label {ex.label}\n"
                 + _verdict(ex.clean_pred, ex.label, ex.clean_confidence, ex.clean_epistemic),
             )
-            _show(axes[1], perturbation, f"perturbation {scale}\ngrey = no change")
-            _show(
+            show_image(axes[1], perturbation, f"perturbation {scale}\ngrey = no change")
+            show_image(
                 axes[2],
                 ex.adv,
                 "adversarial\n"

@@ -32,7 +32,14 @@ from robustbench_local.results.store import ShiftKey
 from robustbench_local.shifts import OOD_SOURCES, corrupt, match_shape, ood_images
 from robustbench_local.zoo.datasets import load_tensors
 
-__all__ = ["ShiftOutcome", "load_ood_sets", "plan_shifts", "shift_inputs"]
+__all__ = [
+    "ShiftOutcome",
+    "evaluate_shift",
+    "load_ood_sets",
+    "ood_inputs",
+    "plan_shifts",
+    "shift_inputs",
+]
 
 
 @dataclass
@@ -97,9 +104,7 @@ def load_ood_sets(config: Config, x: Tensor) -> dict[str, Tensor]:
     return out
 
 
-def shift_inputs(
-    key: ShiftKey, x: Tensor, rows: slice, seed: int, ood_sets: dict[str, Tensor]
-) -> Tensor:
+def shift_inputs(key: ShiftKey, x: Tensor, rows: slice, seed: int, ood: Tensor | None) -> Tensor:
     """The inputs of one batch of a shift job.
 
     Args:
@@ -107,7 +112,7 @@ def shift_inputs(
         x: (N, C, H, W) the evaluated images (clean).
         rows: the batch's rows.
         seed: the run seed (each sample's corruption also depends on its row index).
-        ood_sets: `load_ood_sets`' result.
+        ood: for an OOD job, its (M, C, H, W) images (`ood_inputs`); None for a corruption.
 
     Returns:
         (B, C, H, W) in [0, 1] on x's device; for OOD, rows beyond the set are cut.
@@ -115,17 +120,18 @@ def shift_inputs(
     if key.kind == "corruption":
         indices = torch.arange(rows.start, rows.stop)
         return corrupt(x[rows], key.name, key.severity, seed=seed, indices=indices)
+    if ood is None:
+        raise ValueError(f"ood: OOD job {key.name!r} needs its images (ood_inputs); got None")
+    return ood[rows]
+
+
+def ood_inputs(key: ShiftKey, x: Tensor, seed: int, ood_sets: dict[str, Tensor]) -> Tensor:
+    """All (M, C, H, W) images of an OOD job: another dataset's (`load_ood_sets`), or N
+    drawn once from a built-in source (image i from its own stream, so any batching of the
+    set gives the same images)."""
     if key.name in ood_sets:
-        return ood_sets[key.name][rows]
-    # Built-in sources draw image i from its own stream, so a batch is a slice of the set.
-    stop = rows.stop
-    images = ood_images(key.name, stop, tuple(x.shape[1:]), seed=seed, reference=x[:stop])
-    return images[rows]
-
-
-def ood_size(key: ShiftKey, n: int, ood_sets: dict[str, Tensor]) -> int:
-    """How many inputs a shift job evaluates: N, or an OOD dataset's size if smaller."""
-    return len(ood_sets[key.name]) if key.name in ood_sets else n
+        return ood_sets[key.name]
+    return ood_images(key.name, len(x), tuple(x.shape[1:]), seed=seed, reference=x)
 
 
 def evaluate_shift(
@@ -161,12 +167,13 @@ def evaluate_shift(
         (metrics, per-sample columns, seconds).
     """
     started = time.perf_counter()
-    n = ood_size(key, len(y), ood_sets)
+    ood = None if key.kind == "corruption" else ood_inputs(key, x, seed, ood_sets)
+    n = len(y) if ood is None else len(ood)
     parts = []
     for b, rows in enumerate(batches):
         rows = slice(rows.start, min(rows.stop, n))
         if rows.start < rows.stop:
-            inputs = shift_inputs(key, x, rows, seed, ood_sets).to(device)
+            inputs = shift_inputs(key, x, rows, seed, ood).to(device)
             # OOD inputs have no class; predict needs one, whose NLL and Brier are dropped.
             labels = (
                 y[rows] if key.kind == "corruption" else torch.zeros(len(inputs), dtype=y.dtype)

@@ -457,11 +457,7 @@ def count_classes(name: str, data_root: str | os.PathLike[str] | None = None) ->
     Raises:
         ValueError / FileNotFoundError: no data_root, or no class folders in it.
     """
-    info = dataset_info(name)
-    if info.num_classes is not None:
-        return info.num_classes
-    root = _require_root(name, _as_root(data_root))
-    return len(_imagefolder_classes(root))
+    return len(class_names(name, data_root))
 
 
 def dataset_info(name: str) -> DatasetInfo:

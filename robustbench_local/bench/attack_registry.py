@@ -173,6 +173,8 @@ def _entry(
     from the signature of ``attack`` (then of ``signatures``, for arguments it forwards),
     except ``overrides``: defaults genuinely its own (pgd-adaptive's budget)."""
     params, kinds = _signature_params((attack, *signatures), configurable, overrides or {})
+    # A loss pinned by `fixed` (apgd-dlr's "dlr") is the loss the entry maximises.
+    fields.setdefault("fixed_loss", (fixed or {}).get("loss"))
     return AttackEntry(
         run=_adapt(attack, **(fixed or {})),
         params=params,
@@ -278,7 +280,6 @@ _register(
         validate=validate_apgd,
         fixed={"loss": "ce"},
         description="Auto-PGD on cross-entropy (Croce and Hein 2020), linf or l2",
-        fixed_loss="ce",
     ),
 )
 _register(
@@ -289,7 +290,6 @@ _register(
         validate=validate_apgd,
         fixed={"loss": "dlr"},
         description="Auto-PGD on the difference-of-logits ratio (Croce and Hein 2020)",
-        fixed_loss="dlr",
     ),
 )
 _register(

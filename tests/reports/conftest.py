@@ -56,6 +56,24 @@ SCRIPT_MODEL = "<script>alert(1)</script>"
 K = 10  # classes
 
 
+# Every figure of a report, in the page's order (what build_report must list).
+FIGURE_IDS = (
+    "accuracy_vs_eps",
+    "confidence_vs_accuracy",
+    "uncertainty_vs_eps",
+    "detection_auroc_vs_eps",
+    "reliability",
+    "risk_coverage",
+    "examples",
+    "attributions",
+    "concepts",
+    "per_class",
+    "accuracy_vs_severity",
+    "calibration_under_shift",
+    "ood_detection",
+)
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """How a synthetic model behaves: clean accuracy, how fast attacks break it, uncertainty."""

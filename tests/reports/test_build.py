@@ -20,24 +20,9 @@ from robustbench_local.cli import main
 from robustbench_local.results.records import Summary
 from robustbench_local.results.store import JobKey, ResultsStore
 from robustbench_local.results.summary import read_summary, summarize
-from tests.reports.conftest import ATTACKS, MODELS, SCRIPT_MODEL
+from tests.reports.conftest import ATTACKS, FIGURE_IDS, MODELS, SCRIPT_MODEL
 from uncertainty import metrics
 
-FIGURE_IDS = (
-    "accuracy_vs_eps",
-    "confidence_vs_accuracy",
-    "uncertainty_vs_eps",
-    "detection_auroc_vs_eps",
-    "reliability",
-    "risk_coverage",
-    "examples",
-    "attributions",
-    "concepts",
-    "per_class",
-    "accuracy_vs_severity",
-    "calibration_under_shift",
-    "ood_detection",
-)
 CHOSEN = 0.1  # the fixture's eps are 0, 0.05, 0.1, 0.2: the largest in (0, 0.1] is 0.1
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

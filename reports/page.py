@@ -19,7 +19,12 @@ from reports.headline import (
 from reports.html import Html, data_uri, esc, join, page, swatch, table
 from reports.palette import Palette
 from reports.selection import chosen_eps_rule
-from reports.shift_tables import ShiftTable, corruption_table, ood_table
+from reports.shift_tables import (
+    ShiftTable,
+    class_corruption_html,
+    corruption_table,
+    ood_table,
+)
 from robustbench_local.results.records import FigureEntry, RunInfo, Summary
 
 __all__ = ["render_report"]
@@ -195,12 +200,14 @@ def _shift_table(shift: ShiftTable, palette: Palette, label: str) -> Html:
 
 
 def _shift_section(summary: Summary, palette: Palette) -> Html:
-    """Per-model corruption summary, every corruption row, and the OOD table (escaped)."""
+    """Per-model corruption summary, accuracy by class under corruption, every corruption
+    row, and the OOD table (escaped)."""
     if "shift" not in summary.run.config and not summary.shift and not summary.ood:
         return Html("")  # a run without a [shift] section: nothing to say
     parts = [
         Html("<h2>Distribution shift</h2>"),
         _shift_table(corruption_table(summary), palette, "Corruptions"),
+        class_corruption_html(summary, palette),
     ]
     if summary.shift:
         all_rows = table(

@@ -4,7 +4,8 @@
 `ResultRow` per job, the worst case (`WorstCaseRow`), the probe comparisons, the figures
 (`FigureEntry`), the notes and the masking warnings; for distribution shift, one `ShiftRow`
 per corruption job, one `OodRow` per out-of-distribution job and one `ShiftSummaryRow` per
-model; for per-class disparity, one `PerClassRow` per (job, class). ``Summary.to_dict()``
+model; for per-class disparity, one `PerClassRow` per (job, class) and one
+`ShiftPerClassRow` per (corruption job, class). ``Summary.to_dict()``
 gives the JSON form (the keys ``summary.json`` has always had, plus ``schema_version``) and
 ``Summary.from_dict()`` reads it back, so the report, the leaderboard and the console
 table read attributes instead of string keys, and a misspelt metric name fails loudly
@@ -13,7 +14,8 @@ table read attributes instead of string keys, and a misspelt metric name fails l
 The shift keys ("shift", "ood", "shift_summary") were added to schema version 1 without a
 new version: a file without them reads as a run without shift jobs. Likewise "per_class"
 (a file without it reads as one without per-class rows), the run's "class_names" and the
-worst case's per-class fields (absent: unknown, NaN).
+worst case's per-class fields (absent: unknown, NaN); and "shift_per_class" with the shift
+rows' per-class fields (a file without them reads as a run without per-class shift numbers).
 
 Undefined numbers are NaN here and null in the JSON file (``write_summary``); reading a
 file turns null back into NaN.
@@ -42,6 +44,7 @@ __all__ = [
     "PerClassRow",
     "ResultRow",
     "RunInfo",
+    "ShiftPerClassRow",
     "ShiftRow",
     "ShiftSummaryRow",
     "Summary",
@@ -58,6 +61,22 @@ _ROW_FIELDS = ("model", "attack", "eps", "seconds", "kind", "notes")
 _SHIFT_FIELDS = ("model", "corruption", "severity")
 _OOD_FIELDS = ("model", "ood")
 _PER_CLASS_FIELDS = ("model", "attack", "eps", "class", "class_name", "n", "accuracy")
+_SHIFT_PER_CLASS_FIELDS = (
+    "model",
+    "corruption",
+    "severity",
+    "class",
+    "class_name",
+    "n",
+    "accuracy",
+)
+# A row's worst class (`WorstCaseRow`, `ShiftRow`): name, accuracy, gap to the best, ties.
+_DISPARITY_FIELDS = (
+    "worst_class",
+    "worst_class_accuracy",
+    "class_accuracy_gap",
+    "worst_class_ties",
+)
 
 
 class SummaryFormatError(ValueError):
@@ -80,6 +99,38 @@ def _require(data: object, where: str, keys: Sequence[str]) -> Mapping[str, Any]
     if missing:
         raise SummaryFormatError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
     return data
+
+
+def _int(data: Mapping[str, Any], key: str, where: str) -> int:
+    """An int field of a JSON row (a bool or a float is refused)."""
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SummaryFormatError(f"{where}.{key}: expected an int, got {value!r}")
+    return value
+
+
+def _disparity(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's worst-class fields (`_DISPARITY_FIELDS`); absent: unknown (None, NaN, ())."""
+    worst = data.get("worst_class")
+    return {
+        "worst_class": None if worst is None else str(worst),
+        "worst_class_accuracy": _number(data.get("worst_class_accuracy")),
+        "class_accuracy_gap": _number(data.get("class_accuracy_gap")),
+        "worst_class_ties": tuple(str(c) for c in data.get("worst_class_ties") or ()),
+    }
+
+
+def _class_numbers(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The class fields a per-class row of any job has (``"class"`` is ``class_index``)."""
+    return {
+        "class_index": _int(data, "class", where),
+        "class_name": str(data["class_name"]),
+        "n": _int(data, "n", where),
+        "accuracy": _number(data["accuracy"]),
+        "ece": _number(data.get("ece")),
+        "mean_confidence": _number(data.get("mean_confidence")),
+        "mean_epistemic": _number(data.get("mean_epistemic")),
+    }
 
 
 def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -305,10 +356,7 @@ class WorstCaseRow:
             attacks=tuple(str(a) for a in data.get("attacks") or ()),
             n=int(data.get("n") or 0),
             notes=tuple(str(n) for n in data.get("notes") or ()),
-            worst_class=None if data.get("worst_class") is None else str(data["worst_class"]),
-            worst_class_accuracy=_number(data.get("worst_class_accuracy")),
-            class_accuracy_gap=_number(data.get("class_accuracy_gap")),
-            worst_class_ties=tuple(str(c) for c in data.get("worst_class_ties") or ()),
+            **_disparity(data),
         )
 
 
@@ -356,20 +404,62 @@ class PerClassRow:
     @classmethod
     def from_dict(cls, data: object) -> PerClassRow:
         data = _require(data, "per_class[]", _PER_CLASS_FIELDS)
-        for key in ("class", "n"):
-            if isinstance(data[key], bool) or not isinstance(data[key], int):
-                raise SummaryFormatError(f"per_class[].{key}: expected an int, got {data[key]!r}")
         return cls(
             model=str(data["model"]),
             attack=str(data["attack"]),
             eps=_number(data["eps"]),
-            class_index=data["class"],
-            class_name=str(data["class_name"]),
-            n=data["n"],
-            accuracy=_number(data["accuracy"]),
-            ece=_number(data.get("ece")),
-            mean_confidence=_number(data.get("mean_confidence")),
-            mean_epistemic=_number(data.get("mean_epistemic")),
+            **_class_numbers(data, "per_class[]"),
+        )
+
+
+@dataclass(frozen=True)
+class ShiftPerClassRow:
+    """One corruption job's numbers within one class (see `summary.shift_per_class_rows`).
+
+    Attributes:
+        model, corruption, severity: the job.
+        class_index: the class (its label); ``"class"`` in the JSON row.
+        class_name: its name (`RunInfo.class_name`).
+        n: the job's samples of that class.
+        accuracy: accuracy within the class on the corrupted inputs.
+        ece: calibration error of the class's predictions (`schema.ECE_BINS` bins).
+        mean_confidence, mean_epistemic: means over the class's corrupted inputs
+            (epistemic in nats).
+    """
+
+    model: str
+    corruption: str
+    severity: int
+    class_index: int
+    class_name: str
+    n: int
+    accuracy: float
+    ece: float = math.nan
+    mean_confidence: float = math.nan
+    mean_epistemic: float = math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "corruption": self.corruption,
+            "severity": self.severity,
+            "class": self.class_index,
+            "class_name": self.class_name,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "ece": self.ece,
+            "mean_confidence": self.mean_confidence,
+            "mean_epistemic": self.mean_epistemic,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> ShiftPerClassRow:
+        data = _require(data, "shift_per_class[]", _SHIFT_PER_CLASS_FIELDS)
+        return cls(
+            model=str(data["model"]),
+            corruption=str(data["corruption"]),
+            severity=_int(data, "severity", "shift_per_class[]"),
+            **_class_numbers(data, "shift_per_class[]"),
         )
 
 
@@ -380,12 +470,23 @@ class ShiftRow:
     Attributes:
         model, corruption, severity: the job (severity 1..5).
         metrics: metric name (`schema.SHIFT_METRICS`) -> value; NaN where undefined.
+        worst_class: the name of the class with the lowest accuracy on the corrupted inputs
+            (the lowest index on a tie); None when unknown (no per-class numbers, an older
+            file). The per-class fields are those of `WorstCaseRow`, from the job's
+            `ShiftPerClassRow` rows (`summary.shift_class_disparity`).
+        worst_class_accuracy: that class's accuracy.
+        class_accuracy_gap: the best class's accuracy minus the worst class's.
+        worst_class_ties: the other classes with exactly that accuracy, in label order.
     """
 
     model: str
     corruption: str
     severity: int
     metrics: Mapping[str, float] = field(default_factory=dict)
+    worst_class: str | None = None
+    worst_class_accuracy: float = math.nan
+    class_accuracy_gap: float = math.nan
+    worst_class_ties: tuple[str, ...] = ()
 
     def metric(self, name: str) -> float:
         """One metric (NaN when this row does not have it); unknown names raise KeyError."""
@@ -397,25 +498,33 @@ class ShiftRow:
         return self.metric("accuracy")
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat JSON row: model, corruption, severity and the metrics side by side."""
-        return {
+        """The flat JSON row: model, corruption, severity and the metrics side by side, then
+        the per-class fields where the worst class is known (a row without per-class
+        numbers keeps the row it always had)."""
+        out = {
             "model": self.model,
             "corruption": self.corruption,
             "severity": self.severity,
             **self.metrics,
         }
+        if self.worst_class is not None:
+            out |= {
+                "worst_class": self.worst_class,
+                "worst_class_accuracy": self.worst_class_accuracy,
+                "class_accuracy_gap": self.class_accuracy_gap,
+                "worst_class_ties": list(self.worst_class_ties),
+            }
+        return out
 
     @classmethod
     def from_dict(cls, data: object) -> ShiftRow:
         data = _require(data, "shift[]", _SHIFT_FIELDS)
-        severity = data["severity"]
-        if isinstance(severity, bool) or not isinstance(severity, int):
-            raise SummaryFormatError(f"shift[].severity: expected an int, got {severity!r}")
         return cls(
             model=str(data["model"]),
             corruption=str(data["corruption"]),
-            severity=severity,
-            metrics=_row_metrics(data, _SHIFT_FIELDS, SHIFT_METRICS),
+            severity=_int(data, "severity", "shift[]"),
+            metrics=_row_metrics(data, (*_SHIFT_FIELDS, *_DISPARITY_FIELDS), SHIFT_METRICS),
+            **_disparity(data),
         )
 
 
@@ -534,6 +643,8 @@ class Summary:
         ood: one row per out-of-distribution job, by model, then OOD set.
         shift_summary: per model with corruption jobs: mean accuracy, ECE, mCE.
         per_class: per job and class (classes in label order), in store order of the jobs.
+        shift_per_class: per corruption job and class (classes in label order), the jobs
+            in the order of ``shift``.
     """
 
     run: RunInfo
@@ -548,6 +659,7 @@ class Summary:
     ood: tuple[OodRow, ...] = ()
     shift_summary: tuple[ShiftSummaryRow, ...] = ()
     per_class: tuple[PerClassRow, ...] = ()
+    shift_per_class: tuple[ShiftPerClassRow, ...] = ()
 
     def rows_of(self, model: str) -> list[ResultRow]:
         """The model's result rows, in store order."""
@@ -577,6 +689,7 @@ class Summary:
             "ood": [r.to_dict() for r in self.ood],
             "shift_summary": [r.to_dict() for r in self.shift_summary],
             "per_class": [r.to_dict() for r in self.per_class],
+            "shift_per_class": [r.to_dict() for r in self.shift_per_class],
         }
 
     @classmethod
@@ -619,4 +732,7 @@ class Summary:
                 ShiftSummaryRow.from_dict(r) for r in _list(data, "shift_summary", "summary")
             ),
             per_class=tuple(PerClassRow.from_dict(r) for r in _list(data, "per_class", "summary")),
+            shift_per_class=tuple(
+                ShiftPerClassRow.from_dict(r) for r in _list(data, "shift_per_class", "summary")
+            ),
         )

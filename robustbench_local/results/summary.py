@@ -13,9 +13,12 @@ compares the model's corruption errors with the run's first model's (`shift_summ
 
 Per-class disparity comes from the stored per-sample columns alone (no model is run): each
 job's `PerClassRow` per class present in its labels (`per_class_rows`), its row's
-``worst_class_accuracy`` and ``class_accuracy_gap``, and the worst case's worst class. A
-class is named by the run's stored class names (`schema.META_CLASS_NAMES`), else by its
-index.
+``worst_class_accuracy`` and ``class_accuracy_gap``, and the worst case's worst class. The
+same for distribution shift: each corruption job's `ShiftPerClassRow` per class
+(`shift_per_class_rows`) and its `ShiftRow`'s worst class and gap (`shift_class_disparity`).
+Both kinds of rows come from one computation (`class_numbers`), and every worst class from
+one rule (`worst_class`). A class is named by the run's stored class names
+(`schema.META_CLASS_NAMES`), else by its index.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,7 @@ from robustbench_local.results.records import (
     PerClassRow,
     ResultRow,
     RunInfo,
+    ShiftPerClassRow,
     ShiftRow,
     ShiftSummaryRow,
     Summary,
@@ -55,12 +60,15 @@ from robustbench_local.results.schema import (
     AttackInfo,
     attack_infos,
 )
-from robustbench_local.results.store import JobKey, ResultsStore, ShiftRecord
+from robustbench_local.results.store import JobKey, ResultsStore, ShiftKey, ShiftRecord
 from uncertainty import metrics as uncertainty_metrics
 
 __all__ = [
+    "ClassNumbers",
+    "WorstClass",
     "class_accuracies",
     "class_disparity",
+    "class_numbers",
     "mce_baseline",
     "per_class_rows",
     "probe_comparisons",
@@ -68,10 +76,13 @@ __all__ = [
     "robust_mask",
     "row_notes",
     "run_notes",
+    "shift_class_disparity",
+    "shift_per_class_rows",
     "shift_rows",
     "shift_summary",
     "summarize",
     "worst_case",
+    "worst_class",
     "write_summary",
 ]
 
@@ -114,10 +125,126 @@ def class_disparity(accuracy: np.ndarray) -> tuple[int | None, float, float]:
     return worst, float(accuracy[worst]), float(np.max(accuracy) - accuracy[worst])
 
 
+@dataclass(frozen=True)
+class WorstClass:
+    """The worst of some classes (`worst_class`).
+
+    Attributes:
+        name: the worst class's name (the first in the given order on a tie); None when
+            there is no class.
+        accuracy: its accuracy (NaN without a class).
+        gap: the best class's accuracy minus the worst's (NaN without a class).
+        ties: the other classes with exactly the worst accuracy, in the given order.
+    """
+
+    name: str | None
+    accuracy: float
+    gap: float
+    ties: tuple[str, ...] = ()
+
+
+def worst_class(names: Sequence[str], accuracy: Sequence[float] | np.ndarray) -> WorstClass:
+    """The worst class, its accuracy, the gap to the best and the classes tied with it: the
+    one rule for the worst case, each shift row and the report's per-class tables.
+
+    Args:
+        names: each class's name, in label order.
+        accuracy: each class's accuracy, aligned with ``names``. Ties are exact equality:
+            accuracies are k / n, and equal fractions divide to equal floats.
+    """
+    values = np.asarray(accuracy, dtype=np.float64)
+    worst, worst_accuracy, gap = class_disparity(values)
+    if worst is None:
+        return WorstClass(None, math.nan, math.nan)
+    ties = tuple(str(names[i]) for i in np.flatnonzero(values == worst_accuracy) if i != worst)
+    return WorstClass(str(names[worst]), worst_accuracy, gap, ties)
+
+
+@dataclass(frozen=True)
+class ClassNumbers:
+    """One job's numbers within one class (`class_numbers`); NaN where the job stored no
+    column to compute them from.
+
+    Attributes:
+        class_index: the class (its label).
+        n: the job's samples of that class.
+        accuracy: the share of them counted as hits (robust, or correct).
+        ece: calibration error of the class's predictions (`schema.ECE_BINS` bins).
+        mean_confidence, mean_epistemic: means over the class's inputs (epistemic in nats).
+    """
+
+    class_index: int
+    n: int
+    accuracy: float
+    ece: float = math.nan
+    mean_confidence: float = math.nan
+    mean_epistemic: float = math.nan
+
+
+def _class_mean(values: np.ndarray | None, mask: np.ndarray) -> float:
+    return math.nan if values is None else float(np.mean(np.asarray(values)[mask]))
+
+
+def _class_ece(confidence: np.ndarray | None, correct: np.ndarray, mask: np.ndarray) -> float:
+    if confidence is None:
+        return math.nan
+    values = np.asarray(confidence, dtype=np.float64)[mask]
+    if not np.all(np.isfinite(values)):  # a NULL stored: no calibration to measure
+        return math.nan
+    bins = uncertainty_metrics.reliability_bins(
+        torch.from_numpy(values), torch.from_numpy(np.asarray(correct, bool)[mask]), n_bins=ECE_BINS
+    )
+    return float(bins.ece)
+
+
+def class_numbers(
+    label: np.ndarray,
+    hits: np.ndarray,
+    *,
+    correct: np.ndarray | None = None,
+    confidence: np.ndarray | None = None,
+    epistemic: np.ndarray | None = None,
+) -> list[ClassNumbers]:
+    """A job's numbers within each class present in ``label``: the one per-class
+    computation behind the attack rows (`per_class_rows`) and the shift rows
+    (`shift_per_class_rows`).
+
+    Args:
+        label: (N,) int class labels.
+        hits: (N,) bool, what accuracy counts (robust for an attack job, correct for a
+            corruption job).
+        correct: (N,) bool, whether the predictions whose confidence is given were right
+            (what the ECE compares the confidence with); default ``hits``.
+        confidence: (N,) top-label confidence of those predictions; None: no ECE and mean
+            confidence (NaN).
+        epistemic: (N,) epistemic uncertainty of those predictions; None: NaN.
+
+    Returns:
+        one `ClassNumbers` per class, in label order.
+    """
+    label = np.asarray(label)
+    classes, counts, accuracy = class_accuracies(label, hits)
+    correct = np.asarray(hits if correct is None else correct, dtype=bool)
+    rows = []
+    for c, n, acc in zip(classes, counts, accuracy, strict=True):
+        mask = label == c
+        rows.append(
+            ClassNumbers(
+                class_index=int(c),
+                n=int(n),
+                accuracy=float(acc),
+                ece=_class_ece(confidence, correct, mask),
+                mean_confidence=_class_mean(confidence, mask),
+                mean_epistemic=_class_mean(epistemic, mask),
+            )
+        )
+    return rows
+
+
 def per_class_rows(
     key: JobKey, samples: Mapping[str, np.ndarray], class_names: Sequence[str] = ()
 ) -> list[PerClassRow]:
-    """One job's numbers within each class present in its labels.
+    """One job's numbers within each class present in its labels (`class_numbers`).
 
     Args:
         key: the job.
@@ -127,34 +254,112 @@ def per_class_rows(
     Returns:
         one row per class, in label order: robust accuracy, and the ECE (`ECE_BINS` bins,
         as the protocol's), mean confidence and mean epistemic uncertainty of the class's
-        adversarial predictions.
+        adversarial predictions (NaN where the job stored no such column).
     """
     label = samples["label"]
-    classes, counts, accuracy = class_accuracies(label, robust_mask(samples))
-    adv_ok = samples["adv_pred"] == label
-    rows = []
-    for c, n, acc in zip(classes, counts, accuracy, strict=True):
-        mask = label == c
-        ece = uncertainty_metrics.reliability_bins(
-            torch.from_numpy(np.asarray(samples["adv_confidence"][mask], dtype=np.float64)),
-            torch.from_numpy(adv_ok[mask]),
-            n_bins=ECE_BINS,
-        ).ece
-        rows.append(
-            PerClassRow(
-                model=key.model,
-                attack=key.attack,
-                eps=key.eps,
-                class_index=int(c),
-                class_name=class_name(class_names, int(c)),
-                n=int(n),
-                accuracy=float(acc),
-                ece=float(ece),
-                mean_confidence=float(np.mean(samples["adv_confidence"][mask])),
-                mean_epistemic=float(np.mean(samples["adv_epistemic"][mask])),
+    numbers = class_numbers(
+        label,
+        robust_mask(samples),
+        correct=samples["adv_pred"] == label,
+        confidence=samples.get("adv_confidence"),
+        epistemic=samples.get("adv_epistemic"),
+    )
+    return [
+        PerClassRow(
+            model=key.model,
+            attack=key.attack,
+            eps=key.eps,
+            class_index=c.class_index,
+            class_name=class_name(class_names, c.class_index),
+            n=c.n,
+            accuracy=c.accuracy,
+            ece=c.ece,
+            mean_confidence=c.mean_confidence,
+            mean_epistemic=c.mean_epistemic,
+        )
+        for c in numbers
+    ]
+
+
+def shift_per_class_rows(
+    key: ShiftKey, samples: Mapping[str, np.ndarray], class_names: Sequence[str] = ()
+) -> list[ShiftPerClassRow]:
+    """One corruption job's numbers within each class present in its labels
+    (`class_numbers`).
+
+    Args:
+        key: the job; a corruption (an out-of-distribution input has no true class).
+        samples: its stored per-sample columns (``store.shift_samples(key)``), each (N,).
+        class_names: the run's class names in label order (empty: classes by index).
+
+    Returns:
+        one row per class, in label order: accuracy on the corrupted inputs, and the ECE
+        (`ECE_BINS` bins, as the shift protocol's), mean confidence and mean epistemic
+        uncertainty of the class's predictions (NaN where the job stored no such column).
+
+    Raises:
+        ValueError: ``key`` is an out-of-distribution job.
+    """
+    if key.kind != "corruption":
+        raise ValueError(f"per-class rows need true classes: {key} is no corruption job")
+    label = samples["label"]
+    numbers = class_numbers(
+        label,
+        samples["pred"] == label,
+        confidence=samples.get("confidence"),
+        epistemic=samples.get("epistemic"),
+    )
+    return [
+        ShiftPerClassRow(
+            model=key.model,
+            corruption=key.name,
+            severity=key.severity,
+            class_index=c.class_index,
+            class_name=class_name(class_names, c.class_index),
+            n=c.n,
+            accuracy=c.accuracy,
+            ece=c.ece,
+            mean_confidence=c.mean_confidence,
+            mean_epistemic=c.mean_epistemic,
+        )
+        for c in numbers
+    ]
+
+
+def shift_class_disparity(
+    rows: Sequence[ShiftRow], per_class: Sequence[ShiftPerClassRow]
+) -> list[ShiftRow]:
+    """The corruption rows with their worst class, its accuracy, the gap to the best class
+    and the classes tied with it (`worst_class`), from their jobs' per-class rows.
+
+    Args:
+        rows: corruption rows (`shift_rows`).
+        per_class: their jobs' per-class rows (`shift_per_class_rows`), classes in label
+            order within a job.
+
+    Returns:
+        ``rows`` in the same order; a row without per-class rows is returned unchanged.
+    """
+    groups: dict[tuple[str, str, int], list[ShiftPerClassRow]] = defaultdict(list)
+    for c in per_class:
+        groups[(c.model, c.corruption, c.severity)].append(c)
+    out = []
+    for row in rows:
+        classes = groups.get((row.model, row.corruption, row.severity))
+        if not classes:
+            out.append(row)
+            continue
+        worst = worst_class([c.class_name for c in classes], [c.accuracy for c in classes])
+        out.append(
+            replace(
+                row,
+                worst_class=worst.name,
+                worst_class_accuracy=worst.accuracy,
+                class_accuracy_gap=worst.gap,
+                worst_class_ties=worst.ties,
             )
         )
-    return rows
+    return out
 
 
 def worst_case(
@@ -186,9 +391,7 @@ def worst_case(
         robust = np.logical_and.reduce([robust_mask(s) for s in samples])
         # Every job of a model evaluates the same inputs in the same order: one label column.
         classes, _, accuracy = class_accuracies(samples[0]["label"], robust)
-        worst, worst_accuracy, gap = class_disparity(accuracy)
-        # Exact equality: accuracies are k / n, and equal fractions divide to equal floats.
-        ties = [i for i in np.flatnonzero(accuracy == worst_accuracy) if i != worst]
+        worst = worst_class([class_name(class_names, int(c)) for c in classes], accuracy)
         kinds = {entries[k.attack].kind for k in keys if k.attack in entries} if entries else set()
         rows.append(
             WorstCaseRow(
@@ -198,10 +401,10 @@ def worst_case(
                 attacks=tuple(sorted(k.attack for k in keys)),
                 n=len(robust),
                 notes=(ONLY_ADAPTIVE_NOTE,) if eps > 0 and kinds == {"adaptive"} else (),
-                worst_class=None if worst is None else class_name(class_names, classes[worst]),
-                worst_class_accuracy=worst_accuracy,
-                class_accuracy_gap=gap,
-                worst_class_ties=tuple(class_name(class_names, classes[i]) for i in ties),
+                worst_class=worst.name,
+                worst_class_accuracy=worst.accuracy,
+                class_accuracy_gap=worst.gap,
+                worst_class_ties=worst.ties,
             )
         )
     return rows
@@ -391,8 +594,9 @@ def summarize(store: ResultsStore) -> Summary:
     notes a reader needs), the worst case, those notes once each (`run_notes`), the
     per-model diagnostics, the gradient-free probe against the gradient attacks, the
     warnings of the gradient-masking checks, the distribution-shift rows (`shift_rows`,
-    `shift_summary`) and the per-class rows (`per_class_rows`). Figures are added by the
-    report."""
+    `shift_summary`, each corruption row with its worst class: `shift_class_disparity`)
+    and the per-class rows of the attack and the corruption jobs (`per_class_rows`,
+    `shift_per_class_rows`). Figures are added by the report."""
     meta = store.meta()
     config = meta.get("config", {})
     class_names = tuple(str(n) for n in meta.get(META_CLASS_NAMES) or ())
@@ -435,6 +639,11 @@ def summarize(store: ResultsStore) -> Summary:
     worst = worst_case(store, entries, class_names)
     diagnostics = store.diagnostics()
     shift, ood = shift_rows(store.shift_jobs(), config)
+    shift_classes: list[ShiftPerClassRow] = []
+    for r in shift:  # in the rows' order: model (config order), corruption, severity
+        key = ShiftKey(r.model, "corruption", r.corruption, r.severity)
+        shift_classes += shift_per_class_rows(key, store.shift_samples(key), class_names)
+    shift = shift_class_disparity(shift, shift_classes)
     return Summary(
         run=run,
         results=tuple(results),
@@ -447,6 +656,7 @@ def summarize(store: ResultsStore) -> Summary:
         ood=tuple(ood),
         shift_summary=tuple(shift_summary(shift, mce_baseline(config, shift))),
         per_class=tuple(per_class),
+        shift_per_class=tuple(shift_classes),
     )
 
 

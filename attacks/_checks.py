@@ -399,3 +399,49 @@ def check_bool(argument: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{argument} must be True or False; got {value!r}")
     return value
+
+
+def check_transform(transform: object) -> Callable[[Tensor, torch.Generator], Tensor] | None:
+    """None, or a callable (x (B, ...), generator) -> x' (B, ...): the attacks' ``transform``."""
+    if transform is not None and not callable(transform):
+        raise TypeError(
+            f"transform must be a callable (x, generator) -> x', or None; got {transform!r}"
+        )
+    return transform  # type: ignore[return-value]
+
+
+def check_transform_output(output: object, x: Tensor) -> None:
+    """What a transform returned for x (B, ...): a tensor of x's shape, and, when x needs a
+    gradient, one with a gradient path back to x.
+
+    Without that path the attack's gradient would be None or zero and the attack a silent
+    no-op, so it is an error rather than a weak result.
+
+    Raises:
+        TypeError: the output is not a tensor.
+        ValueError: another shape, or no gradient path to x.
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(
+            f"transform must return a torch.Tensor of x's shape {tuple(x.shape)}; "
+            f"got a {type(output).__name__}"
+        )
+    if output.shape != x.shape:
+        raise ValueError(
+            f"transform must return a tensor of x's shape {tuple(x.shape)}; "
+            f"got {tuple(output.shape)}"
+        )
+    if x.requires_grad and torch.is_grad_enabled() and not output.requires_grad:
+        raise ValueError(
+            "transform breaks the gradient: its output has no gradient path back to its input "
+            "(a .detach(), a round trip through numpy or PIL, or an integer cast inside it?), "
+            "so an attack through it would follow no gradient and change nothing; write it "
+            "with differentiable torch operations on x"
+        )
+
+
+def fresh_generator(like: Tensor) -> torch.Generator:
+    """A generator on ``like``'s device with a nondeterministic seed (for generator=None)."""
+    generator = torch.Generator(device=like.device)
+    generator.seed()
+    return generator

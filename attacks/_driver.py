@@ -6,6 +6,7 @@ public attack is a few lines that choose a norm, a step rule and a budget.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 
 import torch
@@ -21,7 +22,10 @@ from attacks._checks import (
     check_non_negative,
     check_options,
     check_positive_int,
+    check_transform,
+    check_transform_output,
     explain_model_errors,
+    fresh_generator,
     parse_option,
     resolve_generator,
     resolve_loss,
@@ -45,25 +49,76 @@ from attacks.stochastic import is_stochastic
 # objective(model, x (B, ...), y (B,)) -> (value to maximise (B,), logits (B, K))
 Objective = Callable[[nn.Module, Tensor, Tensor], tuple[Tensor, Tensor]]
 
+#: transform(x (B, C, H, W), generator) -> x' (B, C, H, W): a differentiable random input
+#: transformation (a random rotation, shift, added noise), drawn from the generator it is
+#: given. The gradient attacks average over its draws (expectation over transformation,
+#: Athalye et al. 2018); :func:`attacks.transform_success_rate` measures whether an
+#: adversarial example survives fresh draws.
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+# Keeps the transformations' seed apart from any other use of the attack generator's state.
+_TRANSFORM_SALT = b"attacks.eot"
+
+
+def transform_generator(generator: torch.Generator | None, like: Tensor) -> torch.Generator:
+    """The generator an attack's transformations draw from, on ``like``'s device.
+
+    It is a generator of its own, so the attack's stream (the random starts) is drawn exactly
+    as without a transform. Its seed is a hash of ``generator``'s current state, which is
+    read, not drawn from: the same seed or generator in gives the same transformations, and a
+    generator reused for the next batch (its state moved on by that batch's random starts)
+    gives fresh ones. None: a nondeterministic seed.
+    """
+    if generator is None:
+        return fresh_generator(like)
+    state = generator.get_state().numpy().tobytes()
+    digest = hashlib.blake2b(state, digest_size=8, person=_TRANSFORM_SALT).digest()
+    seed = int.from_bytes(digest, "little") >> 1  # 63 bits: any torch accepts it
+    return torch.Generator(device=like.device).manual_seed(seed)
+
 
 def make_evaluate(
-    model: nn.Module, loss: object, targeted: bool, objective: Objective | None = None
+    model: nn.Module,
+    loss: object,
+    targeted: bool,
+    objective: Objective | None = None,
+    transform: Transform | None = None,
+    draws: torch.Generator | None = None,
 ) -> Evaluate:
     """What the loop maximises: the loss on the model's logits, or a whole ``objective`` of
     the model and input (an adaptive attack's); negated for a targeted attack.
 
+    With a ``transform`` every call first draws a fresh transformation from ``draws`` (the
+    transform's own generator, see `transform_generator`; a nondeterministic one if None)
+    and feeds the model (or the objective) transform(x, draws) instead of x: the loop's EOT
+    passes are then passes over transformations, and the input gradient flows through the
+    transform to x.
+
     The first call, which sees the whole batch at the attack's start, also checks the
-    model's output (type and shape, labels in range) and warns on the silent mistakes
-    visible there: outputs that are probabilities, and targets the model already predicts.
-    A model error on that call gets the likely cause (see `explain_model_errors`).
+    transform's output (x's shape, a gradient path to x) and the model's output (type and
+    shape, labels in range), and warns on the silent mistakes visible there: outputs that
+    are probabilities, and targets the model already predicts. A model error on that call
+    gets the likely cause (see `explain_model_errors`).
     """
     if objective is not None and not callable(objective):
         raise TypeError(
             f"objective must be a callable (model, x, y) -> (values, logits); got {objective!r}"
         )
+    transform = check_transform(transform)
     loss_fn = resolve_loss(loss)
     sign = -1.0 if targeted else 1.0
     checked = False
+
+    def transformed(x: Tensor) -> Tensor:
+        nonlocal draws
+        if transform is None:
+            return x
+        if draws is None:
+            draws = fresh_generator(x)
+        x_t = transform(x, draws)
+        if not checked:
+            check_transform_output(x_t, x)
+        return x_t
 
     def forward(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if objective is None:
@@ -78,6 +133,7 @@ def make_evaluate(
 
     def evaluate(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         nonlocal checked
+        x = transformed(x)
         if checked:
             value, logits = forward(x, y)
             return sign * value, logits
@@ -99,17 +155,22 @@ def resolve_selection(
     early_stop: object,
     select: object,
     single_candidate: bool = False,
+    transformed: bool = False,
 ) -> tuple[bool, Select]:
     """The ``early_stop`` and ``select`` an attack runs with, None meaning automatic.
 
     - ``select`` given: ``early_stop`` defaults to ``select == "first_fooling"`` (stopping
       at the first fooling iterate then returns the same iterate for less work).
     - ``early_stop=True`` alone: ``select="first_fooling"``, the only one it is exact for.
+    - A single candidate (one step, one restart: FGSM) has nothing to select or stop, so
+      the model is not looked at.
+    - ``transformed`` (the attack has a random input transform): as for a stochastic
+      model, ``select="max_loss"`` and no early stop: a "fooled" verdict under one draw of
+      the transformation may not hold under the others. The model is not probed: whatever
+      it is, the objective the attack sees is random.
     - otherwise by the model (:func:`attacks.stochastic.is_stochastic`): a stochastic model
       gets ``select="max_loss"`` and no early stop, since one noisy "fooled" verdict may not
       hold at evaluation; a deterministic one ``select="first_fooling"`` with early stop.
-      A single candidate (one step, one restart: FGSM) has nothing to select or stop, so
-      the model is not looked at.
 
     Raises:
         TypeError: ``early_stop`` not a bool or None.
@@ -122,7 +183,7 @@ def resolve_selection(
     elif early_stop or single_candidate:
         select = Select.FIRST_FOOLING
     else:
-        stochastic = is_stochastic(model, x)
+        stochastic = transformed or is_stochastic(model, x)
         select = Select.MAX_LOSS if stochastic else Select.FIRST_FOOLING
         if early_stop is None:
             early_stop = not stochastic
@@ -177,6 +238,7 @@ LOOP_CHECKS: dict[str, Callable[[object], object]] = {
     "early_stop": _check_early_stop,
     "select": _check_select,
     "bounds": check_bounds,
+    "transform": check_transform,
 }
 
 
@@ -210,15 +272,17 @@ def gradient_attack(
     select: str | Select | None = None,
     objective: Objective | None = None,
     callback: Callback | None = None,
+    transform: Transform | None = None,
 ) -> Tensor:
     """Validate the arguments, then run ``descend`` with the model in eval mode.
 
     Args and shapes as in :func:`attacks.pgd`; ``make_rule`` builds the step rule for a
     feasible set (called once per restart). ``early_stop`` and ``select`` left None are
     chosen by :func:`resolve_selection`; an int ``generator`` is a seed (see
-    `resolve_generator`). Warns when eps covers the whole input range (a unit mistake), and
-    on the first forward pass as `make_evaluate` says. Returns the adversarial batch, x's
-    shape, dtype and device, detached.
+    `resolve_generator`), and a ``transform`` draws from a generator of its own derived
+    from it (see `transform_generator`). Warns when eps covers the whole input range (a
+    unit mistake), and on the first forward pass as `make_evaluate` says. Returns the
+    adversarial batch, x's shape, dtype and device, detached.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -232,10 +296,14 @@ def gradient_attack(
     check_inputs(x, y, bounds)
     generator = resolve_generator(generator, x)
     check_callback(callback)
+    transform = check_transform(transform)
     warn_if_eps_covers_bounds(eps, norm.value, bounds, x[0].numel())
-    evaluate = make_evaluate(model, loss, targeted, objective)
+    draws = None if transform is None else transform_generator(generator, x)
+    evaluate = make_evaluate(model, loss, targeted, objective, transform, draws)
     single_candidate = steps == 1 and restarts == 1
-    early_stop, select = resolve_selection(model, x, early_stop, select, single_candidate)
+    early_stop, select = resolve_selection(
+        model, x, early_stop, select, single_candidate, transformed=transform is not None
+    )
     feasible = Feasible(geometry, eps, bounds)
     options = LoopOptions(
         steps=steps,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_fraction, check_non_negative, check_positive_int
-from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
+from attacks._driver import LOOP_CHECKS, Transform, check_loop_options, gradient_attack
 from attacks.descent import Callback, Feasible, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
@@ -237,6 +237,7 @@ def apgd(
     rho: float = 0.75,
     momentum: float = 0.75,
     callback: Callback | None = None,
+    transform: Transform | None = None,
 ) -> Tensor:
     """Auto-PGD: gradient ascent with momentum and a self-tuning step size, no step size to pick.
 
@@ -283,20 +284,23 @@ def apgd(
         restarts: independent runs; each later one attacks only samples not yet settled.
         targeted: drive the prediction to y instead of away from it.
         bounds: valid input range (low, high).
-        eot_samples: forward passes averaged per gradient, for stochastic models.
+        eot_samples: forward passes averaged per gradient, for stochastic models and for
+            a random ``transform`` (one fresh transformation per pass).
         early_stop: stop updating samples once fooled, under select="first_fooling": the
             result is the same, only the compute is saved (the step rule drops the state
-            of the samples that leave). None (default): chosen by the model: True unless
-            the model is stochastic or ``select="max_loss"``. True with
+            of the samples that leave). None (default): True unless the model is
+            stochastic, a ``transform`` is given or ``select="max_loss"``. True with
             ``select="max_loss"`` is an error.
         generator: source of the random start, for reproducible attacks: a
-            torch.Generator, or an int seed (a fresh generator on x's device).
+            torch.Generator, or an int seed (a fresh generator on x's device). A
+            ``transform`` draws from a generator of its own seeded from this one's state.
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
             for stochastic models, whose single noisy verdict may not hold). None
-            (default): "first_fooling" when ``early_stop=True``, else chosen by the model:
-            "max_loss" (and no early stop) for a stochastic one, "first_fooling" (with
-            early stop) for a deterministic one; see :func:`attacks.pgd` and
+            (default): "first_fooling" when ``early_stop=True``, else "max_loss" (and no
+            early stop) under a ``transform``, else chosen by the model: "max_loss" (and
+            no early stop) for a stochastic one, "first_fooling" (with early stop) for a
+            deterministic one; see :func:`attacks.pgd` and
             :func:`attacks._driver.resolve_selection` for how a model is judged
             stochastic.
         random_start: start uniformly inside the ball rather than at x.
@@ -308,6 +312,12 @@ def apgd(
             restart's start (step 0) and after each step: the rows scored, their loss and
             whether each is fooled, for plotting loss trajectories and first-fooling steps.
             It receives copies and cannot change the result.
+        transform: expectation over transformation: a differentiable random transformation
+            (x (B, C, H, W), generator) -> x' (B, C, H, W) drawn from the generator it is
+            given; every forward pass runs the model on transform(x_k, g) with a fresh
+            draw, so the loss and gradient that drive the step rule (and its checks) at
+            x_k are averages over ``eot_samples`` draws. Seeded, checked and resolved as
+            in :func:`attacks.pgd`. None (default): no transformation.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the iterate chosen by
@@ -325,6 +335,7 @@ def apgd(
         select=select,
         rho=rho,
         momentum=momentum,
+        transform=transform,
     )
     rho, momentum = float(rho), float(momentum)
     return gradient_attack(
@@ -345,4 +356,5 @@ def apgd(
         generator=generator,
         select=select,
         callback=callback,
+        transform=transform,
     )

@@ -109,7 +109,8 @@ class LoopOptions:
         random_start: start each restart uniformly inside the ball instead of at x.
         restarts: independent runs; later ones only attack samples not yet settled.
         targeted: success means predicting y instead of avoiding it.
-        eot_samples: forward passes averaged per gradient (for stochastic models).
+        eot_samples: forward passes averaged per gradient: of a stochastic model, or over
+            random input transformations (each call of ``evaluate`` draws a fresh one).
         early_stop: stop updating a sample once an iterate fools the model.
         select: FIRST_FOOLING or MAX_LOSS (see `Select`).
     """
@@ -208,8 +209,10 @@ def _probe(
 
     The argmax of the scores is the prediction: the logits for one pass; with EOT the
     averaged probabilities, while the objective and gradient are averaged over
-    ``eot_samples`` passes. Each pass is differentiated on its own so only one graph is
-    alive at a time.
+    ``eot_samples`` passes. Each pass is a call of ``evaluate`` of its own, so under an
+    attack's input transform each draws a fresh transformation (see
+    `attacks._driver.make_evaluate`); each is differentiated on its own so only one graph
+    is alive at a time.
     """
     if eot_samples == 1:  # the common case: no averaging, no copies
         return _probe_once(evaluate, x_k, y, with_grad)

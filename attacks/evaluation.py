@@ -6,10 +6,16 @@
   well to count clean errors explicitly, as the benchmark does.
 - The success rate is over the initially correct samples only: of those the model
   classified correctly, the fraction the attack made it misclassify.
+- Under a random input transformation (an attack with ``transform=``, expectation over
+  transformation), an adversarial example counts only if it keeps fooling the model under
+  fresh draws of the transformation: `fooled_under_transform` gives the fraction of draws
+  that fool per sample, `survives_transform` whether that reaches a threshold, and
+  `transform_success_rate` the fraction of samples for which it does.
 
-Both run the model in eval mode (each module's training flag restored after) without
-gradients. A stochastic model (MC dropout) is judged by one forward pass per sample, so its
-numbers vary between calls unless its random source is seeded.
+All run the model in eval mode (each module's training flag restored after) without
+gradients. A stochastic model (MC dropout) is judged by one forward pass per sample (per
+draw, under a transform), so its numbers vary between calls unless its random source is
+seeded.
 """
 
 from __future__ import annotations
@@ -21,11 +27,17 @@ from torch import Tensor, nn
 
 from attacks._checks import (
     check_batch,
+    check_bool,
+    check_fraction,
     check_logits,
     check_positive_int,
+    check_transform_output,
     explain_model_errors,
+    fresh_generator,
+    resolve_generator,
     warn_caller,
 )
+from attacks._driver import Transform
 from attacks.descent import eval_mode
 
 
@@ -130,3 +142,176 @@ def _check_same_shape(x: object, x_adv: object) -> None:
         raise ValueError(
             f"x must have the shape of x_adv {tuple(x_adv.shape)}; got {tuple(x.shape)}"
         )
+
+
+# --- under a random input transformation ---------------------------------------------------
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+
+
+def _check_transform(transform: object) -> Transform:
+    """A callable; unlike the attacks' ``transform``, None is no transformation to draw."""
+    if not callable(transform):
+        raise TypeError(f"transform must be a callable (x, generator) -> x'; got {transform!r}")
+    return transform  # type: ignore[return-value]
+
+
+def _fooled_counts(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    transform: object,
+    samples: object,
+    generator: object,
+    targeted: object,
+    batch_size: object,
+) -> Tensor:
+    """(B,) int64: of ``samples`` draws of the transformation, how many fool the model on x.
+
+    Draw s transforms every chunk of ``batch_size`` rows in turn, so the draws depend on the
+    generator and on the chunking, nothing else.
+    """
+    _check_model(model)
+    check_batch(x, y)
+    transform = _check_transform(transform)
+    samples = check_positive_int("samples", samples)
+    targeted = check_bool("targeted", targeted)
+    size = _check_batch_size(batch_size) or x.shape[0]
+    draws = resolve_generator(generator, x) or fresh_generator(x)
+    counts = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
+    with torch.no_grad(), eval_mode(model):
+        for _ in range(samples):
+            start = 0
+            for rows, labels in zip(x.split(size), y.split(size), strict=True):
+                x_t = transform(rows, draws)
+                check_transform_output(x_t, rows)
+                with explain_model_errors(model, x_t):
+                    logits = model(x_t)
+                check_logits(logits, labels, x_t)
+                prediction = logits.argmax(dim=1)
+                fooled = prediction == labels if targeted else prediction != labels
+                counts[start : start + len(rows)] += fooled
+                start += len(rows)
+    return counts
+
+
+def fooled_under_transform(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    transform: Transform,
+    *,
+    samples: int = 32,
+    generator: torch.Generator | int | None = None,
+    targeted: bool = False,
+    batch_size: int | None = None,
+) -> Tensor:
+    """Per sample, the fraction of random transformations under which x fools the model.
+
+    Args:
+        model: returns logits (B, K); run in eval mode without gradients.
+        x: (B, ...) inputs, typically an attack's output x_adv.
+        y: (B,) true labels, or target labels when ``targeted``.
+        transform: (x (B, C, H, W), generator) -> x' (B, C, H, W), drawing its randomness
+            from the generator it is given (see :data:`attacks.Transform`).
+        samples: how many transformations to draw (int >= 1); each is one forward pass
+            over the batch.
+        generator: where the draws come from: a torch.Generator, an int seed (a fresh
+            generator on x's device) or None (a nondeterministic seed). Pass another seed
+            than the attack's to judge x on draws the attack did not see (the attack's own
+            transform generator is derived from its seed, so even the same seed gives other
+            draws here, but a distinct seed says so).
+        targeted: fooled means predicting y, instead of anything but y.
+        batch_size: rows per forward pass; None runs the whole batch at once. The draws
+            follow the chunks, so a result reproduces for the same seed and batch_size.
+
+    Returns:
+        (B,) float64 in [0, 1], on x's device: for each sample, the fraction of the
+        ``samples`` transformations t for which model(t(x)) is fooled.
+    """
+    counts = _fooled_counts(model, x, y, transform, samples, generator, targeted, batch_size)
+    return counts.double() / samples
+
+
+def _least_count(fraction: float, samples: int) -> int:
+    """The fewest of ``samples`` draws that make at least ``fraction`` of them (>= 1).
+
+    ceil(fraction * samples), except where the product lands a rounding error above an
+    integer (0.7 * 10 is 7.000000000000001 in floats): that integer is the answer.
+    """
+    product = fraction * samples
+    nearest = round(product)
+    if math.isclose(product, nearest, rel_tol=1e-9, abs_tol=0.0):
+        return max(nearest, 1)
+    return max(math.ceil(product), 1)
+
+
+def survives_transform(
+    model: nn.Module,
+    x_adv: Tensor,
+    y: Tensor,
+    transform: Transform,
+    *,
+    samples: int = 32,
+    fraction: float = 0.9,
+    generator: torch.Generator | int | None = None,
+    targeted: bool = False,
+    batch_size: int | None = None,
+) -> Tensor:
+    """Per sample, whether x_adv fools the model on at least ``fraction`` of ``samples``
+    freshly drawn transformations: an adversarial example robust to the transformation.
+
+    Args:
+        model, y, transform, samples, generator, targeted, batch_size: as in
+            :func:`fooled_under_transform`.
+        x_adv: (B, ...) the attack's output.
+        fraction: in (0, 1]: the least share of the draws that must fool the model; with
+            ``samples`` draws that is ceil(fraction * samples) of them (29 of 32 for 0.9).
+
+    Returns:
+        (B,) bool on x_adv's device.
+    """
+    fraction = check_fraction("fraction", fraction, allow_zero=False)
+    counts = _fooled_counts(model, x_adv, y, transform, samples, generator, targeted, batch_size)
+    return counts >= _least_count(fraction, samples)
+
+
+def transform_success_rate(
+    model: nn.Module,
+    x_adv: Tensor,
+    y: Tensor,
+    transform: Transform,
+    *,
+    samples: int = 32,
+    fraction: float = 0.9,
+    generator: torch.Generator | int | None = None,
+    targeted: bool = False,
+    batch_size: int | None = None,
+) -> float:
+    """The fraction of the B samples whose x_adv survives the transformation: fools the
+    model on at least ``fraction`` of ``samples`` fresh draws (see `survives_transform`).
+
+    Unlike :func:`success_rate` it is over all B rows given: to leave out the clean errors,
+    pass only the rows the model gets right on the clean x.
+
+    Args:
+        as in :func:`survives_transform`.
+
+    Returns:
+        The rate in [0, 1].
+    """
+    survived = survives_transform(
+        model,
+        x_adv,
+        y,
+        transform,
+        samples=samples,
+        fraction=fraction,
+        generator=generator,
+        targeted=targeted,
+        batch_size=batch_size,
+    )
+    return float(survived.double().mean())

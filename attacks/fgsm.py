@@ -1,7 +1,8 @@
 """The fast gradient sign method (Goodfellow et al. 2015): one step of size eps.
 
 Under linf the step is eps * sign(grad); under l2 it is eps * grad / |grad| (the fast
-gradient method, FGM). Both are one step of the shared loop in :mod:`attacks.descent`.
+gradient method, FGM). Both are one step of the shared loop in :mod:`attacks.descent`; with
+``eot_samples`` and a ``transform`` the gradient is the average over random transformations.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
-from attacks._driver import LOOP_CHECKS, check_loop_options, gradient_attack
+from attacks._driver import LOOP_CHECKS, Transform, check_loop_options, gradient_attack
 from attacks.descent import Callback, FixedStep
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
 
-_CHECKS = {name: LOOP_CHECKS[name] for name in ("norm", "loss", "bounds", "targeted")}
+_OPTIONS = ("norm", "loss", "bounds", "targeted", "eot_samples", "transform")
+_CHECKS = {name: LOOP_CHECKS[name] for name in _OPTIONS}
 
 
 def validate_options(**options: object) -> None:
-    """Check fgsm's options (norm, loss, bounds, targeted) by the rules :func:`fgsm`
-    applies, without a model or data.
+    """Check fgsm's options (norm, loss, bounds, targeted, eot_samples, transform) by the
+    rules :func:`fgsm` applies, without a model or data.
 
     Raises:
         TypeError, ValueError: as :func:`fgsm` would, naming the argument and the value.
@@ -40,6 +42,8 @@ def fgsm(
     bounds: tuple[float, float] = (0.0, 1.0),
     generator: torch.Generator | int | None = None,
     callback: Callback | None = None,
+    eot_samples: int = 1,
+    transform: Transform | None = None,
 ) -> Tensor:
     """One ascent step of size eps from x, clipped to the bounds: one step of the descent loop.
 
@@ -55,12 +59,20 @@ def fgsm(
         targeted: drive the prediction to y instead of away from it.
         loss: "ce", "margin", "dlr", or (logits, y) -> (B,) to maximise.
         bounds: valid input range (low, high).
-        generator: accepted for the calling shape every attack shares (a
-            torch.Generator, an int seed or None); fgsm draws nothing, so it is never used.
+        generator: a torch.Generator, an int seed or None, as every attack takes it. fgsm
+            itself draws nothing; it seeds the ``transform``'s own generator, if any.
         callback: called as ``callback(info)`` with an :class:`attacks.StepInfo` for x
             (step 0) and for the result (step 1): the loss and whether each row is fooled.
             Scoring the result costs one more forward pass, taken after the result is
             fixed; the callback receives copies and cannot change it.
+        eot_samples: forward passes whose gradients are averaged for the one step: of a
+            stochastic model, or over draws of ``transform``. 1 (default): the plain
+            gradient at x.
+        transform: a differentiable random transformation (x (B, C, H, W), generator) ->
+            x' (B, C, H, W) drawn from the generator it is given (expectation over
+            transformation, Athalye et al. 2018): the step follows the gradient at x of the
+            loss on transform(x, g), averaged over ``eot_samples`` fresh draws. Seeded and
+            checked as in :func:`attacks.pgd`. None (default): no transformation.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device.
@@ -79,8 +91,9 @@ def fgsm(
         targeted=targeted,
         loss=loss,
         bounds=bounds,
-        eot_samples=1,
+        eot_samples=eot_samples,
         early_stop=False,
         generator=generator,
         callback=callback,
+        transform=transform,
     )

@@ -6,7 +6,13 @@ import torch
 from torch import Tensor, nn
 
 from attacks._checks import check_non_negative
-from attacks._driver import LOOP_CHECKS, Objective, check_loop_options, gradient_attack
+from attacks._driver import (
+    LOOP_CHECKS,
+    Objective,
+    Transform,
+    check_loop_options,
+    gradient_attack,
+)
 from attacks.descent import Callback, FixedStep, Select
 from attacks.losses import Loss, LossFn
 from attacks.norms import Norm
@@ -51,6 +57,7 @@ def pgd(
     select: str | Select | None = None,
     objective: Objective | None = None,
     callback: Callback | None = None,
+    transform: Transform | None = None,
 ) -> Tensor:
     """Projected gradient ascent on the loss, inside the eps-ball and the input bounds.
 
@@ -67,19 +74,24 @@ def pgd(
         targeted: drive the prediction to y instead of away from it.
         loss: "ce", "margin" (CW margin on logits), "dlr", or (logits, y) -> (B,) to maximise.
         bounds: valid input range (low, high).
-        eot_samples: forward passes averaged per gradient, for stochastic models.
+        eot_samples: forward passes averaged per gradient, for stochastic models and for
+            a random ``transform`` (one fresh transformation per pass).
         early_stop: stop updating samples once fooled, under select="first_fooling": the
             result is the same (the first fooling iterate is kept either way), only the
-            compute is saved. None (default): True unless the model is stochastic or
-            ``select="max_loss"`` (see below). True with ``select="max_loss"`` is an error.
+            compute is saved. None (default): True unless the model is stochastic, a
+            ``transform`` is given or ``select="max_loss"`` (see below). True with
+            ``select="max_loss"`` is an error.
         generator: source of the random start, for reproducible attacks: a
-            torch.Generator, or an int seed (a fresh generator on x's device).
+            torch.Generator, or an int seed (a fresh generator on x's device). A
+            ``transform`` draws from a generator of its own seeded from this one's state
+            (see ``transform``).
         select: "first_fooling" (the first iterate that fools, else the highest-loss
             one) or "max_loss" (the highest-loss iterate: for adversarial training, and
             for stochastic models, whose single noisy verdict may not hold). None
-            (default): "first_fooling" when ``early_stop=True``, else by the model:
-            "max_loss" (and no early stop) for a stochastic one, "first_fooling" (with
-            early stop) for a deterministic one. A model is stochastic when it declares
+            (default): "first_fooling" when ``early_stop=True``, else "max_loss" (and no
+            early stop) under a ``transform``, else by the model: "max_loss" (and no early
+            stop) for a stochastic one, "first_fooling" (with early stop) for a
+            deterministic one. A model is stochastic when it declares
             ``stochastic = True`` (``uncertainty.MCDropout`` does; ``False`` declares it
             deterministic); a model that declares nothing is run twice without gradients,
             in eval mode, on the first 8 rows of x, and is stochastic when the two outputs
@@ -92,6 +104,21 @@ def pgd(
             restart's start (step 0) and after each step: the rows scored, their loss and
             whether each is fooled, for plotting loss trajectories and first-fooling steps.
             It receives copies and cannot change the result.
+        transform: expectation over transformation (Athalye et al. 2018): a differentiable
+            random transformation (x (B, C, H, W), generator) -> x' (B, C, H, W) (a random
+            rotation, shift, added noise) that draws its randomness from the generator it
+            is given. Every forward pass of the attack runs the model (or ``objective``) on
+            transform(x_k, g) with a fresh draw, so the loss and gradient at the iterate
+            x_k are averaged over ``eot_samples`` draws, the gradient flowing through the
+            transform to x_k, and "fooled" is the argmax of the averaged probabilities. The
+            draws come from a generator of their own, seeded from a hash of
+            ``generator``'s state without drawing from it: the same seed gives the same
+            draws, and the random starts are those without a transform (so
+            ``transform=lambda x, g: x`` changes nothing). The first call checks that it
+            returns x's shape with a gradient path back to x. A transform makes the
+            objective random, so ``select=None`` resolves as for a stochastic model (the
+            model is not probed). Check the result under fresh draws with
+            :func:`attacks.transform_success_rate`. None (default): no transformation.
 
     Returns:
         (B, ...) adversarial inputs, x's dtype and device: per sample the first iterate
@@ -109,6 +136,7 @@ def pgd(
         eot_samples=eot_samples,
         early_stop=early_stop,
         select=select,
+        transform=transform,
     )
     if step_size is None:
         step_size = 2.5 * eps / steps
@@ -132,4 +160,5 @@ def pgd(
         select=select,
         objective=objective,
         callback=callback,
+        transform=transform,
     )

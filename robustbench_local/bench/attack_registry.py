@@ -27,6 +27,7 @@ from attacks.fgsm import validate_options as validate_fgsm
 from attacks.pgd import validate_options as validate_pgd
 from attacks.square import validate_options as validate_square
 from robustbench_local.bench.adaptive import pgd_adaptive
+from robustbench_local.bench.eot import apgd_eot, pgd_eot, validate_apgd_eot, validate_pgd_eot
 from robustbench_local.registry import Registry
 from robustbench_local.results.schema import ADAPTIVE_NOTE, KINDS, AttackInfo, AttackKind
 
@@ -52,7 +53,8 @@ class AttackEntry:
         run: (model, x (B, ...), y (B,), eps, *, norm, generator, **params) -> x_adv (B, ...).
         params: the parameters a config may set, with their defaults.
         types: each parameter's accepted type (bool, int, float or str; float accepts
-            an int), from its default, or from its annotation where the default is None.
+            an int; tuple: a list of names in the config, such as pgd-eot's transforms),
+            from its default, or from its annotation where the default is None.
         validate: (**params) -> None, raising TypeError or ValueError naming the parameter:
             the attack's own rules (``attacks.pgd.validate_options``, ...).
         norms: the threat models it supports.
@@ -235,11 +237,18 @@ def attack_params(
     config says otherwise, gradient attacks return their highest-loss iterate
     (``select="max_loss"``, without early stopping) instead of the first iterate that
     looked fooled; against a deterministic one the first fooling iterate
-    (``select="first_fooling"``, with early stopping), unless the config chose.
+    (``select="first_fooling"``, with early stopping), unless the config chose. An EOT
+    attack (kind "eot") returns its highest-loss iterate whatever the model, for the same
+    reason: its verdicts during the attack are those of single random transformations.
     """
     params = dict(entry.params)
     if "select" in params and "select" not in configured:
-        if not stochastic:
+        if entry.kind == "eot" and not configured.get("early_stop"):
+            # Over random transformations one "fooled" verdict is one draw's, like a
+            # stochastic model's: keep the highest expected loss (what the attack resolves
+            # to by itself with a transform).
+            params["select"] = "max_loss"
+        elif not stochastic:
             params["select"] = "first_fooling"
         elif not configured.get("early_stop"):
             params["select"] = "max_loss"
@@ -302,6 +311,33 @@ _register(
         description="Square attack: gradient-free random search (Andriushchenko et al. 2020), linf",
         kind="gradient-free",
         fixed_loss="margin",
+    ),
+)
+
+
+_EOT = ("transforms", "severity", "eot_samples", "robust_fraction", "eval_draws")
+_register(
+    "pgd-eot",
+    _entry(
+        pgd_eot,
+        (*_EOT, "steps", "step_size", "restarts", "loss", "random_start", *_SELECTION),
+        validate=validate_pgd_eot,
+        signatures=(pgd,),
+        description="PGD over random transformations (expectation over transformation, "
+        "Athalye et al. 2018): examples that survive rotations, lighting, noise",
+        kind="eot",
+    ),
+)
+_register(
+    "apgd-eot",
+    _entry(
+        apgd_eot,
+        (*_EOT, "steps", "restarts", *_SELECTION, "rho", "momentum"),
+        validate=validate_apgd_eot,
+        signatures=(apgd,),
+        fixed={"loss": "ce"},
+        description="Auto-PGD on cross-entropy over random transformations (EOT)",
+        kind="eot",
     ),
 )
 

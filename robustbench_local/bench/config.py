@@ -435,6 +435,10 @@ def _parse_attack(data: object, index: int, source: str, norm: str) -> AttackSpe
                 key,
             )
         kind = entry.types[key]
+        if kind is tuple:  # a list of names (pgd-eot's transforms), checked by the attack below
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                table.fail(f"must be a list of strings; got {type(value).__name__} {value!r}", key)
+            continue
         expected: tuple[type, ...] = (int, float) if kind is float else (kind,)
         if isinstance(value, bool) is not (kind is bool) or not isinstance(value, expected):
             table.fail(f"must be {_kind_name((kind,))}; got {type(value).__name__} {value!r}", key)

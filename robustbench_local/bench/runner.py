@@ -42,6 +42,7 @@ from robustbench_local.bench.builders import (
 )
 from robustbench_local.bench.config import Config, config_error, model_section
 from robustbench_local.bench.diagnostics import diagnose, zero_gradient
+from robustbench_local.bench.eot import TransformVerdicts, eot_metrics, judge_batch, transform_of
 from robustbench_local.bench.executor import Executor, SerialExecutor
 from robustbench_local.bench.explain_jobs import Explainer
 from robustbench_local.bench.preflight import build_checked_user_model, check_writable_folder
@@ -61,7 +62,14 @@ from robustbench_local.bench.shift_jobs import (
 from robustbench_local.devices import check_amp, resolve_device
 from robustbench_local.results.provenance import module_digest, pin, tensor_digest
 from robustbench_local.results.schema import META_ATTACKS, META_CLASS_NAMES, META_CONFIG
-from robustbench_local.results.store import JobExplain, JobKey, ResultsStore, ShiftKey, StoreError
+from robustbench_local.results.store import (
+    JobExplain,
+    JobKey,
+    ResultsStore,
+    ShiftKey,
+    StoreError,
+    TransformExample,
+)
 from robustbench_local.zoo.cache import cache_paths, default_cache_dir
 from robustbench_local.zoo.datasets import (
     NotEnoughExamples,
@@ -116,6 +124,7 @@ class JobOutcome:
     seconds: float = 0.0
     model_digest: str = ""  # of the weights the job ran on (see provenance)
     explain: JobExplain | None = None  # [explain]: the examples' maps, the model's concepts
+    transform_examples: list[TransformExample] = field(default_factory=list)  # EOT attacks
 
 
 @dataclass(frozen=True)
@@ -349,6 +358,8 @@ class Workbench:
         # Only a gradient attack on cross-entropy stalls on a saturated softmax.
         fallback = entry.kind == "gradient" and entry.loss(params) == "ce" and job.eps > 0
         covered = fooled_after = 0
+        transform = transform_of(params)  # an EOT attack's: its examples are judged under it
+        verdicts: list[TransformVerdicts] = []
         built, clean = self.model(job.model), self.clean(job.model)
         probe = None if self.explainer is None else self.explainer.probe(job.model, built.evaluate)
         adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
@@ -374,6 +385,23 @@ class Workbench:
                         job, b, entry, params, x, y, x_adv
                     )
                     covered, fooled_after = covered + n_redo, fooled_after + n_fooled
+            if transform is not None:
+                verdicts.append(
+                    judge_batch(
+                        built.evaluate,
+                        x,
+                        x_adv,
+                        y,
+                        transform,
+                        params,
+                        seed=derive_seed(
+                            self.config.run.seed, job.model, job.attack, job.eps, b, "transform"
+                        ),
+                        first_index=rows.start,
+                        gallery=b == 0,
+                        reseed=lambda b=b: _reseed(built.evaluate, self._eval_seed(job.model, b)),
+                    )
+                )
             _reseed(built.evaluate, self._eval_seed(job.model, b))
             adv_parts.append(predict(built.evaluate, x_adv, y)[0])
             noise_seed = derive_seed(
@@ -406,6 +434,9 @@ class Workbench:
         if fallback:
             metrics["margin_fallback"] = float(covered)
             metrics["margin_fallback_fooled"] = float(fooled_after)
+        if verdicts:
+            clean_correct = samples["clean_pred"] == samples["label"]
+            metrics.update(eot_metrics(verdicts, clean_correct, float(params["robust_fraction"])))
         explained = None if probe is None else probe.finish()
         if explained is not None:
             metrics.update(explained.metrics)
@@ -417,6 +448,7 @@ class Workbench:
             time.perf_counter() - started,
             self.digests[job.model],
             None if explained is None else explained.stored,
+            verdicts[0].gallery if verdicts else [],
         )
 
 
@@ -704,6 +736,7 @@ def _run_into(
                     outcome.examples,
                     outcome.seconds,
                     explain=outcome.explain,
+                    transform_examples=outcome.transform_examples,
                 )
             work_bar.update(1)
     store.set_meta("complete", True)

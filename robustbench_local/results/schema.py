@@ -34,6 +34,7 @@ __all__ = [
     "SHIFT_KINDS",
     "SHIFT_METRICS",
     "SHIFT_SAMPLE_COLUMNS",
+    "TRANSFORM_METRICS",
     "AttackInfo",
     "AttackKind",
     "ShiftKind",
@@ -66,6 +67,15 @@ EXPLAIN_METRICS = (
     "attribution_similarity_noise",
     "concept_shift",
     "concept_shift_noise",
+)
+# EOT attacks (pgd-eot, bench/eot.py), among the correctly classified samples: the share
+# whose adversarial example fools on at least the robust fraction of fresh random
+# transformations, the same share for the clean input (the transformations alone), and the
+# mean share of transformations the adversarial example fools on.
+TRANSFORM_METRICS = (
+    "transform_success_rate",
+    "transform_clean_error_rate",
+    "transform_fooled_mean",
 )
 # The per-job metrics a summary row may hold (the protocol's `job_metrics`, the runner's
 # margin-fallback counts and the explanations); readers ask for them by these names.
@@ -100,6 +110,7 @@ METRICS = (
     "margin_fallback",
     "margin_fallback_fooled",
     *EXPLAIN_METRICS,
+    *TRANSFORM_METRICS,
     # Per-class disparity, added by the summary from the per-sample columns (not the
     # protocol): the lowest robust accuracy of any class, and best minus worst class.
     "worst_class_accuracy",
@@ -145,8 +156,11 @@ META_ATTACKS = "attacks"  # label -> {"name", "kind", "iterative"}, written by t
 # without it readers name a class by its index.
 META_CLASS_NAMES = "class_names"
 
-AttackKind = Literal["gradient", "gradient-free", "adaptive"]
-KINDS: tuple[AttackKind, ...] = ("gradient", "gradient-free", "adaptive")
+# "eot": a gradient attack on the loss averaged over random input transformations (pgd-eot);
+# its robust accuracy is a bound, but it trades strength on the plain input for examples
+# that survive the transformations, so it is not held to the gradient attacks' checks.
+AttackKind = Literal["gradient", "gradient-free", "adaptive", "eot"]
+KINDS: tuple[AttackKind, ...] = ("gradient", "gradient-free", "adaptive", "eot")
 # How rows of an "adaptive" attack are marked wherever they are shown (summary, report).
 ADAPTIVE_NOTE = (
     "detection-evasion attack: robust accuracy is not a bound (where it cannot fool while "
@@ -161,8 +175,8 @@ class AttackInfo:
 
     Attributes:
         name: the registered attack (``rbl list attacks``).
-        kind: "gradient", "gradient-free" or "adaptive" (a detection-evasion attack, whose
-            robust accuracy is no bound).
+        kind: "gradient", "gradient-free", "adaptive" (a detection-evasion attack, whose
+            robust accuracy is no bound) or "eot" (over random transformations).
         iterative: False for a single gradient step (fgsm).
     """
 

@@ -26,8 +26,12 @@ Tables:
     explain(model, values, shape, exemplars)
                               per model: its concept directions' facts as JSON (subset
                               and exemplar indices, k, D) and the exemplar images
+    transform_examples(job, idx, draw, shape, clean, adv, clean_pred, adv_pred, ...)
+                              for an EOT attack's job (pgd-eot): a few clean and
+                              adversarial images under the same random transformation,
+                              with the model's prediction and confidence on each
 
-The shift and explain tables came after schema version 2 and are created when missing,
+The shift, explain and transform tables came after schema version 2 and are created when missing,
 without a new version: a version-2 store still opens, and one opened read-only without them
 reads as a run without shift jobs or explanations.
 """
@@ -64,6 +68,7 @@ __all__ = [
     "ShiftKey",
     "ShiftRecord",
     "StoreError",
+    "TransformExample",
 ]
 
 SCHEMA_VERSION = 2
@@ -116,6 +121,13 @@ CREATE TABLE IF NOT EXISTS explain_maps (
 CREATE TABLE IF NOT EXISTS explain (
     model TEXT PRIMARY KEY, "values" TEXT NOT NULL, shape TEXT NOT NULL, exemplars BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS transform_examples (
+    job INTEGER NOT NULL REFERENCES jobs(id), idx INTEGER NOT NULL, draw INTEGER NOT NULL,
+    shape TEXT NOT NULL, clean BLOB NOT NULL, adv BLOB NOT NULL,
+    clean_pred INTEGER NOT NULL, adv_pred INTEGER NOT NULL,
+    clean_confidence REAL NOT NULL, adv_confidence REAL NOT NULL,
+    PRIMARY KEY (job, idx, draw)
+);
 """
 
 
@@ -130,6 +142,27 @@ class JobKey:
     model: str
     attack: str
     eps: float
+
+
+@dataclass(frozen=True)
+class TransformExample:
+    """One stored image of an EOT job under one random transformation (the report's gallery).
+
+    Attributes:
+        idx: the sample's index in the evaluated split; draw: which transformation (0, 1, ...).
+        clean, adv: (C, H, W) the clean and the adversarial image under that transformation.
+        clean_pred, adv_pred: the model's predictions on them.
+        clean_confidence, adv_confidence: its top-class probabilities.
+    """
+
+    idx: int
+    draw: int
+    clean: np.ndarray
+    adv: np.ndarray
+    clean_pred: int
+    adv_pred: int
+    clean_confidence: float
+    adv_confidence: float
 
 
 @dataclass(frozen=True)
@@ -306,6 +339,7 @@ class ResultsStore:
         examples: Sequence[tuple[int, np.ndarray, np.ndarray]] = (),
         seconds: float = 0.0,
         explain: JobExplain | None = None,
+        transform_examples: Sequence[TransformExample] = (),
     ) -> None:
         """Store a finished job atomically: its metrics, per-sample rows and examples.
 
@@ -317,6 +351,7 @@ class ResultsStore:
             seconds: the job's wall time.
             explain: the examples' attribution maps and the model's concept record, in
                 the same transaction (None: explanations are off).
+            transform_examples: an EOT job's images under random transformations.
         """
         missing = set(SAMPLE_COLUMNS) - samples.keys()
         if missing:
@@ -350,6 +385,24 @@ class ResultsStore:
             )
             if explain is not None:
                 _write_explain(db, job_id, explain)
+            db.executemany(
+                "INSERT INTO transform_examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        job_id,
+                        t.idx,
+                        t.draw,
+                        _dumps(list(np.shape(t.clean))),
+                        np.asarray(t.clean, dtype=np.float32).tobytes(),
+                        np.asarray(t.adv, dtype=np.float32).tobytes(),
+                        t.clean_pred,
+                        t.adv_pred,
+                        t.clean_confidence,
+                        t.adv_confidence,
+                    )
+                    for t in transform_examples
+                ],
+            )
 
     def write_diagnostics(self, model: str, values: Mapping[str, float]) -> None:
         """Store a model's diagnostics (one transaction)."""
@@ -495,6 +548,38 @@ class ResultsStore:
         out = {c: data[:, i] for i, c in enumerate(columns)}
         for c in _SHIFT_INTEGERS:
             out[c] = out[c].astype(np.int64)
+        return out
+
+    # ---- EOT jobs ----------------------------------------------------------------------
+    def transform_examples(self, key: JobKey) -> list[TransformExample]:
+        """An EOT job's images under random transformations, by sample and draw; empty for
+        any other job (and for a store made before the table, opened read-only)."""
+        exists = self._db.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' "
+            "AND name = 'transform_examples'"
+        ).fetchone()[0]
+        if not exists:
+            return []
+        rows = self._db.execute(
+            "SELECT idx, draw, shape, clean, adv, clean_pred, adv_pred, clean_confidence, "
+            "adv_confidence FROM transform_examples WHERE job = ? ORDER BY idx, draw",
+            (self._job_id(key),),
+        ).fetchall()
+        out = []
+        for idx, draw, shape, clean, adv, clean_pred, adv_pred, clean_conf, adv_conf in rows:
+            dims = tuple(json.loads(shape))
+            out.append(
+                TransformExample(
+                    idx=int(idx),
+                    draw=int(draw),
+                    clean=np.frombuffer(clean, np.float32).reshape(dims),
+                    adv=np.frombuffer(adv, np.float32).reshape(dims),
+                    clean_pred=int(clean_pred),
+                    adv_pred=int(adv_pred),
+                    clean_confidence=float(clean_conf),
+                    adv_confidence=float(adv_conf),
+                )
+            )
         return out
 
     # ---- explanations ------------------------------------------------------------------

@@ -4,7 +4,7 @@ rbl run [CONFIG.toml] [--device auto|cpu|cuda] [--out DIR] [--amp] [--quiet] [--
         [--data-root DIR] [--download]
 rbl report RUN
 rbl leaderboard DIR
-rbl list models|datasets|attacks|recipes|corruptions|ood
+rbl list models|datasets|attacks|recipes|corruptions|ood|transforms
 rbl train --zoo NAME --dataset NAME --recipe NAME [--seed N] [--set key=value ...]
           [--data-root DIR] [--download]
 """
@@ -99,10 +99,12 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser(
         "list",
-        help="list registered models, datasets, attacks, recipes, corruptions, OOD sources",
+        help="list registered models, datasets, attacks, recipes, corruptions, OOD sources "
+        "and the EOT attacks' transformations",
     )
     listing.add_argument(
-        "what", choices=("models", "datasets", "attacks", "recipes", "corruptions", "ood")
+        "what",
+        choices=("models", "datasets", "attacks", "recipes", "corruptions", "ood", "transforms"),
     )
 
     train = sub.add_parser("train", help="train (or load from the cache) a zoo model")
@@ -277,6 +279,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         from robustbench_local.shifts import CORRUPTIONS as registry
     elif args.what == "ood":
         from robustbench_local.shifts import OOD_SOURCES as registry
+    elif args.what == "transforms":
+        from robustbench_local.shifts import TRANSFORMS as registry
     else:
         from robustbench_local.zoo.training import RECIPES as registry
     for entry in registry.items():

@@ -249,6 +249,9 @@ def test_list_commands(capsys) -> None:
         ("datasets", "digits"),
         ("attacks", "pgd"),
         ("recipes", "pgd_at"),
+        ("corruptions", "gaussian_noise"),
+        ("ood", "sklearn-photos"),
+        ("transforms", "rotate"),
     ):
         assert main(["list", what]) == 0
         assert expected in capsys.readouterr().out

@@ -21,6 +21,16 @@ __all__ = ["FIGURES_DIR", "build_report"]
 FIGURES_DIR = "figures"
 
 
+def _shown(spec: FigureSpec, run: RunData) -> bool:
+    """Whether the run's report has the figure; when that cannot be told, it has it (and
+    says why it is not drawn)."""
+    try:
+        return spec.shown(run)
+    except Exception as error:  # as in _draw: a bug must not cost the rest of the report
+        warnings.warn(f"reports: figure {spec.id!r} failed: {error!r}", stacklevel=2)
+        return True
+
+
 def _draw(spec: FigureSpec, run: RunData) -> tuple[bytes, str]:
     """(PNG, caption) of a figure; when it cannot be drawn, a placeholder and the reason."""
     with matplotlib.rc_context(RC):
@@ -60,6 +70,8 @@ def build_report(run_dir: Path, *, eps: float | None = None) -> Summary:
         summary = summarize(store)
         run = RunData(summary, store, eps)
         for spec in FIGURES:
+            if not _shown(spec, run):
+                continue  # a figure for another kind of run (no EOT attack)
             png, caption = _draw(spec, run)
             path = f"{FIGURES_DIR}/{spec.id}.png"
             write_atomically(run_dir / path, png)

@@ -3,7 +3,9 @@
 `rbl run` prints these (the CLI renders them); as they come from `headline.headline` at
 `selection.chosen_eps`, written by `reports.formatting`, the console and the page agree. A
 run with distribution-shift jobs adds the page's corruption and OOD tables
-(`reports.shift_tables`) and its adversarial-against-natural-shift sentence.
+(`reports.shift_tables`) and its adversarial-against-natural-shift sentence; a run with
+attacks over random transformations (pgd-eot) the page's table of them
+(`reports.transform_tables`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from reports.formatting import auroc, fmt_eps, pct, three
 from reports.headline import DETECTION_SCORES, SHORT, attack_label, headline, shift_comparison
 from reports.selection import attack_order, chosen_eps_rule, result
 from reports.shift_tables import ShiftTable, corruption_table, ood_table
+from reports.transform_tables import TITLE as TRANSFORM_TITLE
+from reports.transform_tables import transform_table
 from robustbench_local.results.records import Summary
 
 __all__ = ["ADAPTIVE_MARK", "ConsoleReport", "TextTable", "console_report"]
@@ -47,11 +51,13 @@ class ConsoleReport:
     shift: TextTable | None = None
     ood: TextTable | None = None
     shift_comparison: str | None = None
+    transforms: TextTable | None = None
 
     @property
     def tables(self) -> list[TextTable]:
-        """The tables to print, in order (the shift ones only when the run has rows)."""
-        return [t for t in (self.accuracy, self.headline, self.shift, self.ood) if t is not None]
+        """The tables to print, in order (the shift and EOT ones only when the run has rows)."""
+        tables = (self.accuracy, self.headline, self.transforms, self.shift, self.ood)
+        return [t for t in tables if t is not None]
 
 
 def _text_table(title: str, shift: ShiftTable) -> TextTable | None:
@@ -141,4 +147,24 @@ def console_report(summary: Summary, eps: float | None = None) -> ConsoleReport:
             ood_table(summary),
         ),
         shift_comparison=shift_comparison(summary, head),
+        transforms=_transform_text_table(summary),
     )
+
+
+def _transform_text_table(summary: Summary) -> TextTable | None:
+    """The page's table of the EOT jobs, narrowed for a terminal: each attack's
+    transformations move from a column into the title."""
+    found = transform_table(summary)
+    if found is None:
+        return None
+    described = "; ".join(f"{a}: {d}" for a, d in {r[1]: r[3] for r in found.rows}.items())
+    title = (
+        f"{TRANSFORM_TITLE.lower()} ({described}), among the correctly classified inputs: "
+        f"robust success = the adversarial example still fools on \u2265 {found.threshold} "
+        "of fresh random draws; transf. alone = the clean input does; mean fooled = the "
+        "mean share of draws the adversarial example fools on"
+    )
+    headers = ["model", "attack", "eps", "attack success", "robust success"]
+    headers += ["transf. alone", "mean fooled"]
+    rows = [[*r[:3], *r[4:]] for r in found.rows]
+    return TextTable(title, headers, rows, text_columns=2)

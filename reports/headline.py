@@ -3,7 +3,8 @@
 Shared by the run report's headline table and the leaderboard, so both say the same thing;
 `shift_comparison` is the sentence that sets the run's adversarial numbers beside its
 natural-shift (corruption) numbers, on the page and in the console; `worst_class_sentence`
-names each model's worst class at the chosen eps.
+names each model's worst class at the chosen eps; `transform_sentence` says how often each
+model's adversarial examples survive random transformations (EOT attacks) there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from reports.selection import (
     result,
     shift_rows_at,
     strongest_attack,
+    transform_attack,
+    transform_params,
 )
 from robustbench_local.results.records import Summary, WorstCaseRow
 from robustbench_local.results.schema import DETECTION_SCORES
@@ -35,6 +38,7 @@ __all__ = [
     "headline",
     "shift_comparison",
     "tie_note",
+    "transform_sentence",
     "worst_class_phrase",
     "worst_class_sentence",
 ]
@@ -226,6 +230,42 @@ def worst_class_sentence(summary: Summary, head: Headline) -> str | None:
     return (
         f"Worst class at eps {fmt_eps(head.chosen_eps)}, under all attacks at once (robust "
         "accuracy within the class, against the model's over all samples): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def transform_sentence(summary: Summary, head: Headline) -> str | None:
+    """One sentence per run: for each model, the share of its correctly classified inputs
+    whose adversarial example, from its EOT attack at the chosen eps (the one whose examples
+    survive most often: `selection.transform_attack`), still fools it on at least the robust
+    fraction of fresh random transformations, beside the share the transformations fool
+    alone.
+
+    Returns:
+        the sentence, or None when there is no chosen eps or no EOT job there.
+    """
+    if head.chosen_eps is None:
+        return None
+    parts = []
+    for row in head.rows:
+        attack = transform_attack(summary, row.model, head.chosen_eps)
+        job = None if attack is None else result(summary, row.model, attack, head.chosen_eps)
+        if attack is None or job is None:
+            continue
+        p = transform_params(summary, attack)
+        parts.append(
+            f"{row.model}: {attack}'s examples stay adversarial on \u2265 "
+            f"{pct(p.robust_fraction)} of {p.eval_draws} random {'+'.join(p.transforms)} draws "
+            f"(severity {p.severity}) for {pct(job.metric('transform_success_rate'))} of the "
+            "correctly classified inputs, against "
+            f"{pct(job.metric('attack_success_rate'))} fooled without transformation (the "
+            f"transformations alone: {pct(job.metric('transform_clean_error_rate'))})"
+        )
+    if not parts:
+        return None
+    return (
+        f"Adversarial examples under random transformations at eps {fmt_eps(head.chosen_eps)}: "
         + "; ".join(parts)
         + "."
     )

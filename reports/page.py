@@ -1,5 +1,5 @@
-"""The run report's page: headline, warnings, figures with captions, the distribution-shift
-tables, config and environment."""
+"""The run report's page: headline, warnings, figures with captions, the table of the attacks
+over random transformations, the distribution-shift tables, config and environment."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from reports.headline import (
     Headline,
     attack_label,
     shift_comparison,
+    transform_sentence,
     worst_class_sentence,
 )
 from reports.html import Html, data_uri, esc, join, page, swatch, table
@@ -25,6 +26,8 @@ from reports.shift_tables import (
     corruption_table,
     ood_table,
 )
+from reports.transform_tables import TITLE as TRANSFORM_TITLE
+from reports.transform_tables import transform_table
 from robustbench_local.results.records import FigureEntry, RunInfo, Summary
 
 __all__ = ["render_report"]
@@ -189,6 +192,25 @@ def _class_headline(summary: Summary, head: Headline) -> Html:
     return Html(f'<p class="note">{esc(text)}</p>') if text else Html("")
 
 
+def _transform_headline(summary: Summary, head: Headline) -> Html:
+    """How often each model's EOT examples survive random transformations (escaped)."""
+    text = transform_sentence(summary, head)
+    return Html(f'<p class="note">{esc(text)}</p>') if text else Html("")
+
+
+def _transform_section(summary: Summary, palette: Palette) -> Html:
+    """The EOT jobs' table (model and attack labels escaped); nothing without EOT jobs."""
+    found = transform_table(summary)
+    if found is None:
+        return Html("")
+    rows = [[Html(swatch(palette.colour(r[0])) + esc(r[0])), *r[1:]] for r in found.rows]
+    return Html(
+        f"<h2>{esc(TRANSFORM_TITLE)}</h2>"
+        + table(found.headers, rows, numeric_from=found.text_columns)
+        + f'<p class="note">{esc(found.note)}</p>'
+    )
+
+
 def _shift_table(shift: ShiftTable, palette: Palette, label: str) -> Html:
     if shift.missing:
         return Html(f'<p class="note">{esc(label)}: {esc(shift.missing)}.</p>')
@@ -291,9 +313,11 @@ def render_report(
         f"{_warnings(summary)}{_notes(summary)}{_headline_table(head, palette, summary)}"
         f"{_class_headline(summary, head)}"
         f"{_shift_headline(summary, head)}"
+        f"{_transform_headline(summary, head)}"
         f"<nav><ol>{nav}</ol></nav>"
         "<h2>Figures</h2>"
         f"{_figures(summary.figures, pngs)}"
+        f"{_transform_section(summary, palette)}"
         f"{_shift_section(summary, palette)}"
         "<h2>All results</h2>"
         f"<details><summary>{len(summary.results)} jobs, one row each</summary>"

@@ -7,6 +7,10 @@ The chosen eps: the largest stored eps in (0, 0.1], else the smallest positive e
 None (a run with only eps = 0). The strongest attack of a model at an eps is the attack with
 the lowest robust accuracy there (the first in config order on a tie).
 
+Attacks over random transformations (kind "eot", pgd-eot): which of them a report shows for a
+model at an eps (`transform_attack`, the one whose examples survive the transformations most
+often) and how the run configured them (`transform_params`).
+
 Distribution shift: corruptions and OOD sets in the order of the config's [shift] section,
 the severity a comparison quotes (`reference_severity`), and why a shift figure or table
 has nothing to show (`shift_missing`).
@@ -17,14 +21,18 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from reports.formatting import fmt_eps
 from robustbench_local.results.records import ResultRow, ShiftRow, Summary
 
 __all__ = [
     "CHOSEN_EPS_LIMIT",
+    "EOT_DEFAULTS",
+    "EOT_KIND",
     "REFERENCE_SEVERITY",
+    "TransformParams",
     "attack_order",
     "chosen_eps",
     "chosen_eps_rule",
@@ -40,10 +48,25 @@ __all__ = [
     "shift_missing",
     "shift_rows_at",
     "strongest_attack",
+    "transform_attack",
+    "transform_attacks",
+    "transform_params",
 ]
 
 # The severity a headline quotes for natural shift: the middle of CIFAR-10-C's 1..5.
 REFERENCE_SEVERITY = 3
+
+# The kind of the attacks over random transformations (`schema.KINDS`).
+EOT_KIND = "eot"
+# What an EOT attack's config leaves unset means: the defaults of bench/eot.py's pgd_eot and
+# apgd_eot (the stored config holds only what the config file set, and reports do not import
+# the bench; tests/reports/test_transform_gallery.py checks the two agree).
+EOT_DEFAULTS: Mapping[str, Any] = {
+    "transforms": ("rotate", "brightness"),
+    "severity": 3,
+    "robust_fraction": 0.9,
+    "eval_draws": 32,
+}
 
 # The chosen eps is the largest one at or below this (8/255 = 0.031 and 0.1 both qualify).
 CHOSEN_EPS_LIMIT = 0.1
@@ -213,3 +236,74 @@ def shift_missing(summary: Summary, kind: Literal["corruption", "ood"]) -> str |
         return f"the run's [shift] section lists no {noun}"
     what = "corruption" if kind == "corruption" else "out-of-distribution"
     return f"no {what} job is stored yet"
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    """How an EOT attack drew its transformations and judged its examples.
+
+    Attributes:
+        transforms: the transformations' names, composed in this order.
+        severity: 1..5, their range.
+        robust_fraction: an example counts as robust when it fools on at least this share
+            of the fresh draws.
+        eval_draws: the fresh draws each example is judged on.
+    """
+
+    transforms: tuple[str, ...]
+    severity: int
+    robust_fraction: float
+    eval_draws: int
+
+    @property
+    def described(self) -> str:
+        """ "rotate+brightness, severity 3" """
+        return f"{'+'.join(self.transforms) or 'none'}, severity {self.severity}"
+
+
+def transform_attacks(summary: Summary) -> list[str]:
+    """The attacks over random transformations (kind "eot") with a stored job, in order."""
+    eot = {r.attack for r in summary.results if r.kind == EOT_KIND}
+    return [a for a in attack_order(summary) if a in eot]
+
+
+def transform_params(summary: Summary, attack: str) -> TransformParams:
+    """The EOT attack's transformations and judgement, as its config entry (by label) set
+    them, `EOT_DEFAULTS` where it did not (or set something unreadable)."""
+    params: Mapping[str, Any] = {}
+    for entry in summary.run.config.get("attacks") or []:
+        if isinstance(entry, Mapping) and str(entry.get("label")) == attack:
+            found = entry.get("params")
+            params = found if isinstance(found, Mapping) else {}
+            break
+
+    def pick(key: str, kind: type) -> Any:
+        value = params.get(key, EOT_DEFAULTS[key])
+        if kind is tuple:
+            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+            return tuple(value) if ok else tuple(EOT_DEFAULTS[key])
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return kind(value) if ok else EOT_DEFAULTS[key]
+
+    return TransformParams(
+        transforms=pick("transforms", tuple),
+        severity=pick("severity", int),
+        robust_fraction=pick("robust_fraction", float),
+        eval_draws=pick("eval_draws", int),
+    )
+
+
+def transform_attack(summary: Summary, model: str, eps: float) -> str | None:
+    """The EOT attack whose examples survive the transformations most often for ``model`` at
+    ``eps`` (the highest stored transform success rate; the first in config order on a tie,
+    or when none is defined); None without an EOT job there."""
+    best: tuple[float, str] | None = None
+    for attack in transform_attacks(summary):
+        row = result(summary, model, attack, eps)
+        if row is None:
+            continue
+        rate = row.metric("transform_success_rate")
+        rate = -1.0 if math.isnan(rate) else rate
+        if best is None or rate > best[0]:
+            best = (rate, attack)
+    return None if best is None else best[1]

@@ -29,7 +29,6 @@ from robustbench_local.results.records import ResultRow, ShiftRow, Summary
 
 __all__ = [
     "CHOSEN_EPS_LIMIT",
-    "EOT_DEFAULTS",
     "EOT_KIND",
     "REFERENCE_SEVERITY",
     "TransformParams",
@@ -58,15 +57,6 @@ REFERENCE_SEVERITY = 3
 
 # The kind of the attacks over random transformations (`schema.KINDS`).
 EOT_KIND = "eot"
-# What an EOT attack's config leaves unset means: the defaults of bench/eot.py's pgd_eot and
-# apgd_eot (the stored config holds only what the config file set, and reports do not import
-# the bench; tests/reports/test_transform_gallery.py checks the two agree).
-EOT_DEFAULTS: Mapping[str, Any] = {
-    "transforms": ("rotate", "brightness"),
-    "severity": 3,
-    "robust_fraction": 0.9,
-    "eval_draws": 32,
-}
 
 # The chosen eps is the largest one at or below this (8/255 = 0.031 and 0.1 both qualify).
 CHOSEN_EPS_LIMIT = 0.1
@@ -258,7 +248,8 @@ class TransformParams:
     @property
     def described(self) -> str:
         """ "rotate+brightness, severity 3" """
-        return f"{'+'.join(self.transforms) or 'none'}, severity {self.severity}"
+        names = "+".join(self.transforms) or "unknown transformations"
+        return f"{names}, severity {self.severity or '?'}"
 
 
 def transform_attacks(summary: Summary) -> list[str]:
@@ -268,28 +259,31 @@ def transform_attacks(summary: Summary) -> list[str]:
 
 
 def transform_params(summary: Summary, attack: str) -> TransformParams:
-    """The EOT attack's transformations and judgement, as its config entry (by label) set
-    them, `EOT_DEFAULTS` where it did not (or set something unreadable)."""
-    params: Mapping[str, Any] = {}
-    for entry in summary.run.config.get("attacks") or []:
-        if isinstance(entry, Mapping) and str(entry.get("label")) == attack:
-            found = entry.get("params")
-            params = found if isinstance(found, Mapping) else {}
-            break
+    """The EOT attack's transformations and judgement, as it ran (the parameters the runner
+    stored with its kind: the attack's defaults and the config's choices). Where a store
+    lacks them (made before they were recorded) the config entry's own choices are read,
+    and a value neither holds reads as unknown: no transforms, severity 0, NaN fraction,
+    0 draws (shown as such rather than guessed)."""
+    params: Mapping[str, Any] = summary.run.attack_params.get(attack) or {}
+    if not params:
+        for entry in summary.run.config.get("attacks") or []:
+            if isinstance(entry, Mapping) and str(entry.get("label")) == attack:
+                found = entry.get("params")
+                params = found if isinstance(found, Mapping) else {}
+                break
 
-    def pick(key: str, kind: type) -> Any:
-        value = params.get(key, EOT_DEFAULTS[key])
-        if kind is tuple:
-            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-            return tuple(value) if ok else tuple(EOT_DEFAULTS[key])
+    def number(key: str, kind: type, unknown: float) -> Any:
+        value = params.get(key)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return kind(value) if ok else EOT_DEFAULTS[key]
+        return kind(value) if ok else kind(unknown)
 
+    names = params.get("transforms")
+    readable = isinstance(names, list | tuple) and all(isinstance(v, str) for v in names)
     return TransformParams(
-        transforms=pick("transforms", tuple),
-        severity=pick("severity", int),
-        robust_fraction=pick("robust_fraction", float),
-        eval_draws=pick("eval_draws", int),
+        transforms=tuple(names) if readable else (),
+        severity=number("severity", int, 0),
+        robust_fraction=number("robust_fraction", float, math.nan),
+        eval_draws=number("eval_draws", int, 0),
     )
 
 

@@ -215,10 +215,15 @@ def _adapt(attack: Callable[..., Tensor], **fixed: Any) -> AttackFn:
     return run
 
 
-def attack_info(name: str) -> AttackInfo:
-    """What readers of results need to know of the registered attack ``name``."""
+def attack_info(name: str, configured: Mapping[str, Any] | None = None) -> AttackInfo:
+    """What readers of results need to know of the registered attack ``name``: its kind,
+    and the parameters it runs with (its defaults, then ``configured``, the config's
+    choices), so a report can say how an attack ran without importing the registry."""
     entry = ATTACKS.get(name)
-    return AttackInfo(name, entry.kind, entry.iterative)
+    params = {**entry.params, **(configured or {})}
+    # JSON-ready: a tuple default (pgd-eot's transforms) is stored as the list TOML gives.
+    ready = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    return AttackInfo(name, entry.kind, entry.iterative, ready)
 
 
 def attack_entry(name: str) -> AttackEntry:

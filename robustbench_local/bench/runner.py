@@ -650,7 +650,10 @@ def _run_into(
     store.set_meta(META_CONFIG, config.to_dict())
     # What readers of the results (checks, summary, report) need of each attack, stored so
     # that they never import the registry.
-    store.set_meta(META_ATTACKS, {a.label: attack_info(a.name).to_dict() for a in config.attacks})
+    store.set_meta(
+        META_ATTACKS,
+        {a.label: attack_info(a.name, a.params).to_dict() for a in config.attacks},
+    )
     store.set_meta("config_source", config.source)
     store.set_meta("environment", _environment(device, options))
     store.set_meta("complete", False)

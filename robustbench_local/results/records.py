@@ -169,6 +169,8 @@ class RunInfo:
         environment: versions, device and machine of the run.
         class_names: the dataset's class names in label order, where the run stored them
             (`schema.META_CLASS_NAMES`); empty otherwise (readers use `class_name`).
+        attack_params: attack label -> the parameters it ran with (`schema.AttackInfo`:
+            defaults and the config's choices); empty for runs made before they were stored.
     """
 
     name: str | None = None
@@ -182,6 +184,7 @@ class RunInfo:
     config: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
     class_names: tuple[str, ...] = ()
+    attack_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def class_name(self, index: int) -> str:
         """A class's name: the stored one, else its index ("3")."""
@@ -190,6 +193,7 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["class_names"] = list(self.class_names)
+        out["attack_params"] = {k: dict(v) for k, v in self.attack_params.items()}
         return out
 
     @classmethod
@@ -197,7 +201,7 @@ class RunInfo:
         data = _require(data, "run", ())
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        for key in ("config", "environment"):
+        for key in ("config", "environment", "attack_params"):
             values[key] = values.get(key) or {}
             if not isinstance(values[key], Mapping):
                 raise SummaryFormatError(f"run.{key}: expected an object")

@@ -10,7 +10,7 @@ sets), their per-sample columns and metric names.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -151,7 +151,7 @@ ECE_BINS = 15
 # Meta keys of the store that more than one package reads.
 META_CONFIG = "config"
 META_DIGEST = "digest"
-META_ATTACKS = "attacks"  # label -> {"name", "kind", "iterative"}, written by the runner
+META_ATTACKS = "attacks"  # label -> {"name", "kind", "iterative", "params"}, by the runner
 # The dataset's K class names in label order, where it has them (written by the runner);
 # without it readers name a class by its index.
 META_CLASS_NAMES = "class_names"
@@ -178,20 +178,34 @@ class AttackInfo:
         kind: "gradient", "gradient-free", "adaptive" (a detection-evasion attack, whose
             robust accuracy is no bound) or "eot" (over random transformations).
         iterative: False for a single gradient step (fgsm).
+        params: the parameters it ran with, JSON-ready: the registry's defaults with the
+            config's choices (before the runner's per-model choice of ``select``); empty in
+            stores made before they were recorded.
     """
 
     name: str
     kind: AttackKind
     iterative: bool = True
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "iterative": self.iterative}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "iterative": self.iterative,
+            "params": dict(self.params),
+        }
 
 
 def attack_infos(meta: Mapping[str, Any]) -> dict[str, AttackInfo]:
     """Attack label -> `AttackInfo`, from a store's meta (empty for a store without it)."""
     stored = meta.get(META_ATTACKS) or {}
     return {
-        label: AttackInfo(info["name"], info["kind"], bool(info.get("iterative", True)))
+        label: AttackInfo(
+            info["name"],
+            info["kind"],
+            bool(info.get("iterative", True)),
+            dict(info.get("params") or {}),
+        )
         for label, info in stored.items()
     }

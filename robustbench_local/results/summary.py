@@ -612,6 +612,7 @@ def summarize(store: ResultsStore) -> Summary:
         config=config,
         environment=meta.get("environment", {}),
         class_names=class_names,
+        attack_params={label: dict(info.params) for label, info in attack_infos(meta).items()},
     )
     entries = attack_infos(meta)
     results = []

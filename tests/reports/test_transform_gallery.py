@@ -19,8 +19,9 @@ from reports.headline import headline, transform_sentence
 from reports.page import render_report
 from reports.palette import Palette
 from reports.run_data import RunData
-from reports.selection import EOT_DEFAULTS, transform_params
+from reports.selection import transform_params
 from reports.transform_tables import transform_table
+from robustbench_local.bench.attack_registry import attack_info
 from robustbench_local.bench.protocol import job_metrics
 from robustbench_local.results.records import Summary
 from robustbench_local.results.schema import META_ATTACKS, META_CLASS_NAMES
@@ -116,11 +117,8 @@ def write_eot_run(
         entry = {"label": attack, "name": EOT, "params": PARAMS if params is None else params}
         config["attacks"].append(entry)
         store.set_meta("config", config)
-        kinds = {a["label"]: "gradient" for a in config["attacks"]} | {attack: "eot"}
-        store.set_meta(
-            META_ATTACKS,
-            {a: {"name": a, "kind": k, "iterative": True} for a, k in kinds.items()},
-        )
+        infos = {a["label"]: attack_info(a["name"], a.get("params")) for a in config["attacks"]}
+        store.set_meta(META_ATTACKS, {label: i.to_dict() for label, i in infos.items()})
         store.set_meta(META_CLASS_NAMES, list(NAMES))
         for model in models if stored else ():
             for e in eps:
@@ -300,12 +298,9 @@ def test_labels_are_escaped_on_the_page(eot_report: tuple[Path, Summary], tmp_pa
     assert "standard: &lt;b&gt;eot&lt;/b&gt;&#x27;s examples stay adversarial" in html
 
 
-def test_unset_params_read_as_the_attacks_defaults(tmp_path: Path) -> None:
-    from robustbench_local.bench.attack_registry import attack_entry
-
-    for name in ("pgd-eot", "apgd-eot"):  # the report's defaults are the attacks'
-        defaults = attack_entry(name).params
-        assert {k: defaults[k] for k in EOT_DEFAULTS} == dict(EOT_DEFAULTS)
+def test_the_params_the_attack_ran_with_are_read_from_the_store(tmp_path: Path) -> None:
+    """Unset params read as the attack's defaults, which the runner stored beside its kind
+    (`attack_info`): the report never guesses them."""
     run_dir = write_eot_run(tmp_path / "run", models=MODELS[:1], params={})
     with ResultsStore(run_dir / "results.sqlite", readonly=True) as store:
         summary = summarize(store)
@@ -319,3 +314,18 @@ def test_unset_params_read_as_the_attacks_defaults(tmp_path: Path) -> None:
     found = transform_table(summary)
     assert found is not None and found.headers[5] == "robust success (\u2265 90.0% of draws)"
     assert found.rows[0][3] == "rotate+brightness, severity 3; 32 draws"
+
+
+def test_a_store_without_stored_params_reads_the_config_and_says_unknown(tmp_path: Path) -> None:
+    run_dir = write_eot_run(tmp_path / "run", models=MODELS[:1], params={"severity": 4})
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        infos = store.get_meta(META_ATTACKS)
+        for info in infos.values():
+            info.pop("params")  # as a store made before the params were recorded
+        store.set_meta(META_ATTACKS, infos)
+    with ResultsStore(run_dir / "results.sqlite", readonly=True) as store:
+        summary = summarize(store)
+    p = transform_params(summary, EOT)
+    assert p.severity == 4  # the config's choice
+    assert p.transforms == () and p.eval_draws == 0 and np.isnan(p.robust_fraction)
+    assert p.described == "unknown transformations, severity 4"

@@ -364,6 +364,19 @@ class WorstCaseRow:
         )
 
 
+def _class_dict(row: PerClassRow | ShiftPerClassRow) -> dict[str, Any]:
+    """The class part of a per-class JSON row (the class index under ``"class"``)."""
+    return {
+        "class": row.class_index,
+        "class_name": row.class_name,
+        "n": row.n,
+        "accuracy": row.accuracy,
+        "ece": row.ece,
+        "mean_confidence": row.mean_confidence,
+        "mean_epistemic": row.mean_epistemic,
+    }
+
+
 @dataclass(frozen=True)
 class PerClassRow:
     """One job's numbers within one class (see `summary.per_class_rows`).
@@ -392,18 +405,7 @@ class PerClassRow:
     mean_epistemic: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "attack": self.attack,
-            "eps": self.eps,
-            "class": self.class_index,
-            "class_name": self.class_name,
-            "n": self.n,
-            "accuracy": self.accuracy,
-            "ece": self.ece,
-            "mean_confidence": self.mean_confidence,
-            "mean_epistemic": self.mean_epistemic,
-        }
+        return {"model": self.model, "attack": self.attack, "eps": self.eps, **_class_dict(self)}
 
     @classmethod
     def from_dict(cls, data: object) -> PerClassRow:
@@ -443,18 +445,8 @@ class ShiftPerClassRow:
     mean_epistemic: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "corruption": self.corruption,
-            "severity": self.severity,
-            "class": self.class_index,
-            "class_name": self.class_name,
-            "n": self.n,
-            "accuracy": self.accuracy,
-            "ece": self.ece,
-            "mean_confidence": self.mean_confidence,
-            "mean_epistemic": self.mean_epistemic,
-        }
+        job = {"model": self.model, "corruption": self.corruption, "severity": self.severity}
+        return {**job, **_class_dict(self)}
 
     @classmethod
     def from_dict(cls, data: object) -> ShiftPerClassRow:

@@ -27,7 +27,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -269,13 +269,8 @@ def per_class_rows(
             model=key.model,
             attack=key.attack,
             eps=key.eps,
-            class_index=c.class_index,
             class_name=class_name(class_names, c.class_index),
-            n=c.n,
-            accuracy=c.accuracy,
-            ece=c.ece,
-            mean_confidence=c.mean_confidence,
-            mean_epistemic=c.mean_epistemic,
+            **asdict(c),
         )
         for c in numbers
     ]
@@ -314,13 +309,8 @@ def shift_per_class_rows(
             model=key.model,
             corruption=key.name,
             severity=key.severity,
-            class_index=c.class_index,
             class_name=class_name(class_names, c.class_index),
-            n=c.n,
-            accuracy=c.accuracy,
-            ece=c.ece,
-            mean_confidence=c.mean_confidence,
-            mean_epistemic=c.mean_epistemic,
+            **asdict(c),
         )
         for c in numbers
     ]

@@ -37,6 +37,7 @@ from robustbench_local.results.schema import (
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
+    "FailedRow",
     "FigureEntry",
     "OodRow",
     "PerClassRow",
@@ -518,6 +519,36 @@ def _probe_from_dict(data: object) -> ProbeComparison:
 
 
 @dataclass(frozen=True)
+class FailedRow:
+    """A task that raised on every attempt; the next run of the same command retries it.
+
+    Attributes:
+        kind: "job", "diagnostics" or "shift".
+        key: the task's key fields (model, attack, eps for a job).
+        error: the last attempt's exception, "Type: message" on one line.
+        attempts: how many times it ran.
+    """
+
+    kind: str
+    key: Mapping[str, Any]
+    error: str
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": dict(self.key),
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> FailedRow:
+        data = _require(data, "failed[]", ("kind", "key", "error", "attempts"))
+        return cls(str(data["kind"]), dict(data["key"]), str(data["error"]), int(data["attempts"]))
+
+
+@dataclass(frozen=True)
 class Summary:
     """A run's summary (see the module docstring); ``to_dict`` is summary.json's content.
 
@@ -534,6 +565,7 @@ class Summary:
         ood: one row per out-of-distribution job, by model, then OOD set.
         shift_summary: per model with corruption jobs: mean accuracy, ECE, mCE.
         per_class: per job and class (classes in label order), in store order of the jobs.
+        failed: the tasks that failed on every attempt (the run is not complete).
     """
 
     run: RunInfo
@@ -548,6 +580,7 @@ class Summary:
     ood: tuple[OodRow, ...] = ()
     shift_summary: tuple[ShiftSummaryRow, ...] = ()
     per_class: tuple[PerClassRow, ...] = ()
+    failed: tuple[FailedRow, ...] = ()
 
     def rows_of(self, model: str) -> list[ResultRow]:
         """The model's result rows, in store order."""
@@ -577,6 +610,7 @@ class Summary:
             "ood": [r.to_dict() for r in self.ood],
             "shift_summary": [r.to_dict() for r in self.shift_summary],
             "per_class": [r.to_dict() for r in self.per_class],
+            "failed": [r.to_dict() for r in self.failed],
         }
 
     @classmethod
@@ -619,4 +653,5 @@ class Summary:
                 ShiftSummaryRow.from_dict(r) for r in _list(data, "shift_summary", "summary")
             ),
             per_class=tuple(PerClassRow.from_dict(r) for r in _list(data, "per_class", "summary")),
+            failed=tuple(FailedRow.from_dict(r) for r in _list(data, "failed", "summary")),
         )

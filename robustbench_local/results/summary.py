@@ -37,6 +37,7 @@ from robustbench_local.results.masking import (
     masking_warnings,
 )
 from robustbench_local.results.records import (
+    FailedRow,
     OodRow,
     PerClassRow,
     ResultRow,
@@ -447,6 +448,7 @@ def summarize(store: ResultsStore) -> Summary:
         ood=tuple(ood),
         shift_summary=tuple(shift_summary(shift, mce_baseline(config, shift))),
         per_class=tuple(per_class),
+        failed=tuple(FailedRow(f.kind, f.key, f.error, f.attempts) for f in store.failures()),
     )
 
 

@@ -260,7 +260,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _move_store_aside(out, quiet=args.quiet)
         executor = _executor(args, config)
         try:
-            store = run_benchmark(config, out, options, executor, prepared=prepared)
+            store = run_benchmark(config, out, options, executor=executor, prepared=prepared)
         finally:
             executor.close()
         store.close()

@@ -1,7 +1,7 @@
 """The ``rbl`` command line: run benchmarks, rebuild reports, list registries, train models.
 
 rbl run [CONFIG.toml] [--device auto|cpu|cuda] [--out DIR] [--amp] [--quiet] [--fresh]
-        [--data-root DIR] [--download]
+        [--data-root DIR] [--download] [--executor local|ray] [--ray-address ADDRESS]
 rbl report RUN
 rbl leaderboard DIR
 rbl list models|datasets|attacks|recipes|corruptions|ood|transforms
@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--retrain", action="store_true", help="retrain the zoo models even when cached"
+    )
+    run.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "ray"),
+        help="where tasks run: in this process (local, the default) or on Ray (needs "
+        "robustbench-local[ray]); the numbers are the same",
+    )
+    run.add_argument(
+        "--ray-address",
+        help="with --executor ray: the cluster (auto, HOST:6379, ray://HOST:10001); default "
+        "$RAY_ADDRESS, else a local Ray instance for this run",
     )
     _data_options(run)
 
@@ -220,6 +232,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from robustbench_local.bench.runner import RunOptions, prepare_run, run_benchmark
     from robustbench_local.results.run_lock import RunLock
 
+    if args.ray_address is not None and args.executor != "ray":
+        raise ValueError("--ray-address needs --executor ray")
+    if args.executor == "ray":
+        from robustbench_local.bench.executors_ray import check_ray
+
+        check_ray()  # before any work: without Ray, one line saying what to install
     overrides = _run_overrides(args)
     config = (
         default_config(overrides) if args.config is None else load_config(args.config, overrides)
@@ -242,13 +260,39 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with RunLock(out):
         if args.fresh and args.out is not None:
             _move_store_aside(out, quiet=args.quiet)
-        store = run_benchmark(config, out, options, prepared=prepared)
+        executor = _executor(args, config)
+        try:
+            store = run_benchmark(config, out, options, executor=executor, prepared=prepared)
+        finally:
+            executor.close()
         store.close()
         summary = build_report(out)
     if not args.quiet:
         _print_table(summary)
         print(f"report: {out / 'report.html'}", file=sys.stderr)
+    if summary.failed:
+        print(
+            f"rbl run: {len(summary.failed)} task(s) failed (summary.json 'failed'); run the "
+            f"same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _executor(args: argparse.Namespace, config: Any) -> Any:
+    """The executor --executor names, sized by the config's [executor] table."""
+    if args.executor == "ray":
+        from robustbench_local.bench.executors_ray import RayExecutor
+
+        return RayExecutor(
+            args.ray_address,
+            cpus_per_task=config.executor.cpus_per_task,
+            gpus_per_task=config.executor.gpus_per_task,
+        )
+    from robustbench_local.bench.executor import LocalExecutor
+
+    return LocalExecutor()
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

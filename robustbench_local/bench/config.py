@@ -38,6 +38,7 @@ __all__ = [
     "AttackSpec",
     "Config",
     "ConfigError",
+    "ExecutorSettings",
     "ExplainSettings",
     "ModelSpec",
     "RunSettings",
@@ -178,6 +179,29 @@ class ExplainSettings:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """The [executor] table: how tasks are cut and placed, never what they compute.
+
+    None of it is part of the config's digest (`Config.to_dict`): a run resumes under
+    other values, and the numbers do not depend on them (docs/architecture.md).
+
+    Attributes:
+        cpus_per_task, gpus_per_task: what the Ray executor reserves for each task (a
+            fraction of a GPU lets tasks share one); the local executor ignores them.
+        max_retries: how many times a task that raises is tried again before it is stored
+            as failed (and, on Ray, how often a task whose worker died is resubmitted).
+        shard_size: evaluated examples per attack task, a multiple of [run] batch_size;
+            None: the whole split per task. Shards align to batches, whose seeds depend on
+            their global index, so the shard size does not change the numbers.
+    """
+
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0
+    max_retries: int = 2
+    shard_size: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """A complete, validated benchmark config."""
 
@@ -187,12 +211,15 @@ class Config:
     sweep: Sweep
     shift: ShiftSettings | None = None
     explain: ExplainSettings = field(default_factory=ExplainSettings)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     source: str = DEFAULT_SOURCE
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of everything that defines the run (the source excluded)."""
+        """A JSON-ready dict of everything that defines the run (the source and the
+        [executor] table excluded: they say where and how, not what)."""
         data = asdict(self)
         data.pop("source")
+        data.pop("executor")
         return json.loads(json.dumps(data, default=dict))
 
     def digest(self) -> str:
@@ -502,6 +529,39 @@ def _parse_explain(data: object, source: str) -> ExplainSettings:
     return settings
 
 
+def _parse_executor(data: object, source: str, batch_size: int) -> ExecutorSettings:
+    """The [executor] table (every key optional; an absent table keeps the defaults)."""
+    table = _Table(data, "[executor]", source)
+    defaults = ExecutorSettings()
+    settings = ExecutorSettings(
+        cpus_per_task=table.take("cpus_per_task", float, defaults.cpus_per_task),
+        gpus_per_task=table.take("gpus_per_task", float, defaults.gpus_per_task),
+        max_retries=table.take("max_retries", int, defaults.max_retries),
+        shard_size=_positive(table, "shard_size", table.take("shard_size", int, None)),
+    )
+    table.finish()
+    for key in ("cpus_per_task", "gpus_per_task"):
+        value = getattr(settings, key)
+        if not math.isfinite(value) or value < 0:
+            table.fail(f"must be a finite number >= 0; got {value!r}", key)
+    if settings.cpus_per_task == 0 and settings.gpus_per_task == 0:
+        table.fail("a task needs some CPU or GPU: set cpus_per_task or gpus_per_task > 0")
+    if settings.gpus_per_task > 1 and settings.gpus_per_task != int(settings.gpus_per_task):
+        table.fail(
+            f"must be a fraction <= 1 or a whole number; got {settings.gpus_per_task!r}",
+            "gpus_per_task",
+        )
+    if settings.max_retries < 0:
+        table.fail(f"must be an integer >= 0; got {settings.max_retries}", "max_retries")
+    if settings.shard_size is not None and settings.shard_size % batch_size:
+        table.fail(
+            f"must be a multiple of [run] batch_size ({batch_size}), so that shards hold "
+            f"whole batches (whose seeds keep the numbers); got {settings.shard_size}",
+            "shard_size",
+        )
+    return settings
+
+
 def _names(table: _Table, key: str, value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         table.fail(f"must be a list of names; got {value!r}", key)
@@ -580,6 +640,7 @@ def parse_config(
     shift_data = top.take("shift", dict, None)
     shift = None if shift_data is None else _parse_shift(shift_data, source, run.dataset)
     explain = _parse_explain(top.take("explain", dict, {}), source)
+    executor = _parse_executor(top.take("executor", dict, {}), source, run.batch_size)
     top.finish()
     if not models_data:
         top.fail("needs at least one [[models]] entry", "models")
@@ -596,6 +657,7 @@ def parse_config(
         sweep=sweep,
         shift=shift,
         explain=explain,
+        executor=executor,
         source=source,
     )
 

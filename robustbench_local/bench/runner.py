@@ -2,8 +2,14 @@
 
 Each job attacks the evaluation subset batch by batch, evaluates the model on the clean
 and the adversarial inputs, and is stored in one transaction. Every random choice (attack
-starts, dropout masks) is seeded from the run seed and the job, so the same config gives
-the same numbers on the CPU, and a resumed run continues exactly where it stopped.
+starts, dropout masks) is seeded from the run seed, the job and the batch's global index, so
+the same config gives the same numbers on the CPU, and a resumed run continues exactly where
+it stopped.
+
+The runner is a planner and a dispatcher: the work left is cut into `Task` values (a job, or
+a shard of its batches: [executor] shard_size), which an executor (`executor.LocalExecutor`,
+`executors_ray.RayExecutor`) runs with the pure function `run_task` wherever it likes; only
+this process writes the store, a job once all its shards are back (`merge_shards`).
 
 A gradient attack on cross-entropy cannot move a sample whose softmax is saturated (its
 cross-entropy input gradient is exactly zero in float32), so its row would overstate
@@ -15,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +50,7 @@ from robustbench_local.bench.builders import (
 from robustbench_local.bench.config import Config, config_error, model_section
 from robustbench_local.bench.diagnostics import diagnose, zero_gradient
 from robustbench_local.bench.eot import TransformVerdicts, eot_metrics, judge_batch, transform_of
-from robustbench_local.bench.executor import Executor, SerialExecutor
+from robustbench_local.bench.executor import Executor, LocalExecutor, Shipped
 from robustbench_local.bench.explain_jobs import Explainer
 from robustbench_local.bench.preflight import build_checked_user_model, check_writable_folder
 from robustbench_local.bench.protocol import (
@@ -84,15 +91,21 @@ __all__ = [
     "DiagnosticsKey",
     "JobOutcome",
     "PreparedRun",
+    "Resources",
+    "RunData",
     "RunOptions",
+    "Task",
     "derive_seed",
+    "merge_shards",
     "plan_jobs",
+    "plan_tasks",
     "plan_work",
     "prepare_run",
     "run_benchmark",
+    "run_task",
 ]
 
-EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery
+EXAMPLES_PER_JOB = 8  # images kept per job for the report's gallery (from global batch 0)
 BOUNDS = (0.0, 1.0)  # pixel space (docs/architecture.md): every dataset loads into [0, 1]
 
 
@@ -125,6 +138,8 @@ class JobOutcome:
     model_digest: str = ""  # of the weights the job ran on (see provenance)
     explain: JobExplain | None = None  # [explain]: the examples' maps, the model's concepts
     transform_examples: list[TransformExample] = field(default_factory=list)  # EOT attacks
+    # An EOT job's per-batch verdicts and robust fraction, for joining shards (`merge_shards`).
+    transform_judgement: tuple[list[TransformVerdicts], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,20 +211,24 @@ class Workbench:
         options: RunOptions,
         *,
         fingerprint: str,
-        prebuilt: dict[str, nn.Module] | None = None,
+        prebuilt: Mapping[str, nn.Module | Shipped[nn.Module]] | None = None,
+        ood_sets: Mapping[str, Tensor] | None = None,
     ) -> None:
         self.config, self.x, self.y = config, x, y
         self.device, self.options = device, options
         self.specs = {m.name: m for m in config.models}
         self.attacks = {a.label: a for a in config.attacks}
         self._models: dict[str, BuiltModel] = {}  # at most one: the current model
-        self._clean: dict[str, Predictions] = {}
+        # Clean predictions and saturated masks of the current model, per global batch
+        # (each seeded by its batch index, so computing them per shard gives the same).
+        self._clean: dict[int, Predictions] = {}
         self._saturated: dict[tuple[str, int], Tensor] = {}  # (model, batch) -> (B,) bool
         self.digests: dict[str, str] = {}  # model -> digest of its weights, once built
         # The user's training files (imagefolder) key the cached models: read once per run.
         self.fingerprint = fingerprint
-        # User models built and checked by prepare_run, each handed over once (then freed).
+        # User models built and checked by prepare_run (or shipped to this worker).
         self._prebuilt = dict(prebuilt or {})
+        self.ood_sets = dict(ood_sets or {})
         # [explain]: per-model maps and concept directions, compared by every job.
         self.explainer = (
             Explainer(
@@ -229,6 +248,13 @@ class Workbench:
         size = self.config.run.batch_size
         return [slice(i, min(i + size, len(self.y))) for i in range(0, len(self.y), size)]
 
+    def shard_batches(self, shard: slice | None = None) -> list[tuple[int, slice]]:
+        """(global batch index, rows) of the batches in shard (all of them for None); a
+        shard starts on a batch boundary ([executor] shard_size is a multiple of it)."""
+        start = 0 if shard is None or shard.start is None else shard.start
+        stop = len(self.y) if shard is None or shard.stop is None else shard.stop
+        return [(b, rows) for b, rows in enumerate(self.batches()) if start <= rows.start < stop]
+
     def _eval_seed(self, model: str, batch: int) -> int:
         # Clean and adversarial inputs see the same dropout masks (common random numbers),
         # so a difference between them comes from the input alone.
@@ -239,6 +265,9 @@ class Workbench:
             self._models.clear()  # free the previous model before building the next
             self._clean.clear()
             self._saturated.clear()
+            prebuilt = self._prebuilt.get(name)
+            if prebuilt is not None and not isinstance(prebuilt, nn.Module):
+                prebuilt = prebuilt.get()  # shipped: fetched where the task runs
             self._models[name] = build_model(
                 self.specs[name],
                 self.config.run,
@@ -246,20 +275,19 @@ class Workbench:
                 cache_dir=self.options.cache_dir,
                 amp=self.options.amp,
                 fingerprint=self.fingerprint,
-                prebuilt=self._prebuilt.pop(name, None),
+                prebuilt=prebuilt,
             )
             self.digests[name] = module_digest(self._models[name].evaluate)
         return self._models[name]
 
-    def clean(self, name: str) -> Predictions:
+    def clean(self, name: str, shard: slice | None = None) -> Predictions:
+        """The model's predictions on the clean batches of shard (all for None)."""
         model = self.model(name).evaluate
-        if name not in self._clean:
-            parts = []
-            for b, rows in enumerate(self.batches()):
+        for b, rows in self.shard_batches(shard):
+            if b not in self._clean:
                 _reseed(model, self._eval_seed(name, b))
-                parts.append(predict(model, self.x[rows].to(self.device), self.y[rows])[0])
-            self._clean[name] = Predictions.concat(parts)
-        return self._clean[name]
+                self._clean[b] = predict(model, self.x[rows].to(self.device), self.y[rows])[0]
+        return Predictions.concat([self._clean[b] for b, _ in self.shard_batches(shard)])
 
     def diagnose(self, key: DiagnosticsKey) -> DiagnosticsOutcome:
         """Measure what the gradient-masking checks need for one model."""
@@ -348,9 +376,19 @@ class Workbench:
         fooled = redo & torch.where(keep, after, before).gt(0)
         return x_adv, int(redo.sum()), int(fooled.sum())
 
-    def evaluate(self, job: JobKey, progress: Callable[[], None] | None = None) -> JobOutcome:
-        """Run one job: attack every batch, evaluate, aggregate."""
+    def evaluate(
+        self,
+        job: JobKey,
+        progress: Callable[[], None] | None = None,
+        shard: slice | None = None,
+    ) -> JobOutcome:
+        """Run one job, or the shard of its batches: attack every batch, evaluate, aggregate.
+
+        A shard's outcome holds its rows' samples and the metrics of those rows alone; the
+        runner joins the shards of a job with `merge_shards`."""
         started = time.perf_counter()
+        shard = slice(0, len(self.y)) if shard is None else shard
+        whole = shard.start == 0 and shard.stop >= len(self.y)
         attack = self.attacks[job.attack]
         entry = attack_entry(attack.name)
         spec = self.specs[job.model]
@@ -360,10 +398,12 @@ class Workbench:
         covered = fooled_after = 0
         transform = transform_of(params)  # an EOT attack's: its examples are judged under it
         verdicts: list[TransformVerdicts] = []
-        built, clean = self.model(job.model), self.clean(job.model)
+        built, clean = self.model(job.model), self.clean(job.model, shard)
+        if self.explainer is not None and not whole:
+            raise ValueError("[explain] compares whole jobs: it needs whole-split tasks")
         probe = None if self.explainer is None else self.explainer.probe(job.model, built.evaluate)
         adv_parts, noise_parts, linf, l2, examples = [], [], [], [], []
-        for b, rows in enumerate(self.batches()):
+        for b, rows in self.shard_batches(shard):
             x, y = self.x[rows].to(self.device), self.y[rows].to(self.device)
             if job.eps == 0.0:
                 x_adv = x  # no perturbation budget: the clean input is the answer
@@ -423,20 +463,22 @@ class Workbench:
             if progress is not None:
                 progress()
         samples = sample_columns(
-            self.y.numpy(),
+            self.y[shard].numpy(),
             clean,
             Predictions.concat(adv_parts),
             Predictions.concat(noise_parts),
             np.concatenate(linf),
             np.concatenate(l2),
         )
+        samples["idx"] = samples["idx"] + shard.start  # the rows' indices in the split
         metrics = job_metrics(samples)
         if fallback:
             metrics["margin_fallback"] = float(covered)
             metrics["margin_fallback_fooled"] = float(fooled_after)
-        if verdicts:
+        judgement = (verdicts, float(params["robust_fraction"])) if verdicts else None
+        if judgement is not None:
             clean_correct = samples["clean_pred"] == samples["label"]
-            metrics.update(eot_metrics(verdicts, clean_correct, float(params["robust_fraction"])))
+            metrics.update(eot_metrics(verdicts, clean_correct, judgement[1]))
         explained = None if probe is None else probe.finish()
         if explained is not None:
             metrics.update(explained.metrics)
@@ -449,6 +491,7 @@ class Workbench:
             self.digests[job.model],
             None if explained is None else explained.stored,
             verdicts[0].gallery if verdicts else [],
+            judgement,
         )
 
 
@@ -540,6 +583,17 @@ def prepare_run(config: Config, out_dir: Path | None, options: RunOptions) -> Pr
     if run.data_root is not None and dataset_info(run.dataset).num_classes is None:
         classes += f" (its class folders under {run.data_root!r})"
 
+    shard_size = config.executor.shard_size
+    if config.explain.enabled and shard_size is not None and shard_size < len(y):
+        raise config_error(
+            config.source,
+            "[executor]",
+            f"[explain] compares whole jobs (its maps, its concept directions): shards of "
+            f"{shard_size} of the {len(y)} examples cannot run with it; leave shard_size out "
+            f"or set [explain] enabled = false",
+            "shard_size",
+        )
+
     to_train = options.retrain
     for spec in config.models:
         if spec.zoo is None:
@@ -606,7 +660,8 @@ def run_benchmark(
         config: the validated config.
         out_dir: the run folder; ``results.sqlite`` inside it is created or resumed.
         options: device, AMP, progress display, cache folder, retraining.
-        executor: where jobs run (default: serially, in this process).
+        executor: where tasks run (default: `LocalExecutor`, in this process); the caller
+            closes it.
         prepared: what `prepare_run` returned for this config and options (the CLI checks
             before it takes the run folder's lock); None runs `prepare_run` here, before the
             folder is created, and issues its warnings with `warnings.warn`.
@@ -620,7 +675,7 @@ def run_benchmark(
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultsStore(out_dir / "results.sqlite")
     try:
-        _run_into(store, config, device, options, executor, prepared)
+        _run_into(store, config, device, options, executor or LocalExecutor(), prepared)
     except BaseException:
         # Close even on failure (a refused resume, Ctrl-C): the jobs already stored stay,
         # and the next process finds the file free.
@@ -634,7 +689,7 @@ def _run_into(
     config: Config,
     device: torch.device,
     options: RunOptions,
-    executor: Executor | None,
+    executor: Executor,
     prepared: PreparedRun,
 ) -> None:
     """Check the store against this run, then do every job it does not hold yet."""
@@ -655,7 +710,7 @@ def _run_into(
         {a.label: attack_info(a.name, a.params).to_dict() for a in config.attacks},
     )
     store.set_meta("config_source", config.source)
-    store.set_meta("environment", _environment(device, options))
+    store.set_meta("environment", {**_environment(device, options), **executor.describe()})
     store.set_meta("complete", False)
 
     run = config.run
@@ -672,15 +727,6 @@ def _run_into(
     store.set_meta(META_CLASS_NAMES, list(class_names(run.dataset, run.data_root)))
     pending = plan_work(config, store)
     show = not options.quiet
-    bench = Workbench(
-        config,
-        x,
-        y,
-        device,
-        options,
-        fingerprint=prepared.fingerprint,
-        prebuilt=prepared.user_models,
-    )
     for name in dict.fromkeys(item.model for item in pending):
         prepare_model(
             next(m for m in config.models if m.name == name),
@@ -689,65 +735,140 @@ def _run_into(
             cache_dir=options.cache_dir,
             retrain=options.retrain,
             progress=show,
-            fingerprint=bench.fingerprint,
+            fingerprint=prepared.fingerprint,
         )
 
-    executor = executor or SerialExecutor()
-    n_jobs = sum(isinstance(item, JobKey | ShiftKey) for item in pending)
-    with (
-        tqdm(total=len(pending), desc="work", unit="item", disable=not show) as work_bar,
-        tqdm(
-            total=n_jobs * len(bench.batches()),
-            desc="batches",
-            unit="batch",
-            leave=False,
-            disable=not show,
-        ) as batch_bar,
-    ):
-
-        def work(item: Work) -> Outcome:
-            if isinstance(item, DiagnosticsKey):
-                work_bar.set_postfix_str(f"{item.model} / gradient-masking diagnostics")
-                return bench.diagnose(item)
-            if isinstance(item, ShiftKey):
-                work_bar.set_postfix_str(f"{item.model} / {item.kind} {item.name} {item.severity}")
-                return _shift(bench, item, prepared, lambda: batch_bar.update(1))
-            work_bar.set_postfix_str(f"{item.model} / {item.attack} / eps={item.eps:g}")
-            return bench.evaluate(item, progress=lambda: batch_bar.update(1))
-
-        for outcome in executor.map(work, pending):
-            model = outcome.model if isinstance(outcome, DiagnosticsOutcome) else outcome.key.model
-            pin(
-                store,
-                f"model_digest:{model}",
-                outcome.model_digest,
-                f"the weights of model {model!r}",
-                "restore the checkpoints it started with (a cleared cache retrains, and "
-                "another device or thread count trains other weights)",
-            )
-            if isinstance(outcome, DiagnosticsOutcome):
-                store.write_diagnostics(outcome.model, outcome.values)
-            elif isinstance(outcome, ShiftOutcome):
-                store.write_shift_job(
-                    outcome.key, outcome.metrics, outcome.samples, outcome.seconds
-                )
-            else:
-                store.write_job(
-                    outcome.key,
-                    outcome.metrics,
-                    outcome.samples,
-                    outcome.examples,
-                    outcome.seconds,
-                    explain=outcome.explain,
-                    transform_examples=outcome.transform_examples,
-                )
-            work_bar.update(1)
-    store.set_meta("complete", True)
+    tasks = plan_tasks(config, pending, len(y))
+    resources = Resources(
+        token=uuid.uuid4().hex,
+        config=config,
+        device=str(device),
+        options=options,
+        fingerprint=prepared.fingerprint,
+        data=executor.ship(RunData(x, y, prepared.ood_sets)),
+        # Once per model, fetched only by the tasks of that model.
+        user_models={
+            name: executor.ship(model)
+            for name, model in prepared.user_models.items()
+            if any(item.model == name for item in pending)
+        },
+    )
+    # Every failure recorded so far belongs to a task planned again now.
+    store.clear_failures()
+    shards: dict[JobKey, list[JobOutcome]] = {}
+    failed: set[Work] = set()
+    try:
+        with tqdm(total=len(tasks), desc="tasks", unit="task", disable=not show) as bar:
+            for done in executor.run(
+                run_task, tasks, resources, max_retries=config.executor.max_retries
+            ):
+                bar.update(1)
+                task = done.task
+                bar.set_postfix_str(task.describe())
+                if done.outcome is None or task.key in failed:
+                    if task.key not in failed:
+                        failed.add(task.key)
+                        shards.pop(task.key, None)  # type: ignore[call-overload]
+                        store.write_failure(
+                            task.kind, task.key_dict(), done.error or "", done.attempts
+                        )
+                    continue
+                outcome = done.outcome
+                if isinstance(task.key, JobKey) and task.shards > 1:
+                    parts = shards.setdefault(task.key, [])
+                    parts.append(outcome)  # type: ignore[arg-type]
+                    if len(parts) < task.shards:
+                        continue  # the job is written once all its shards are back
+                    outcome = merge_shards(shards.pop(task.key))
+                _store_outcome(store, outcome)
+    finally:
+        release_workbench()
+    store.set_meta("complete", not failed)
 
 
-def _shift(
-    bench: Workbench, key: ShiftKey, prepared: PreparedRun, progress: Callable[[], None]
-) -> ShiftOutcome:
+def _store_outcome(store: ResultsStore, outcome: Outcome) -> None:
+    """Write one finished unit of work (a job, a model's diagnostics, a shift job)."""
+    model = outcome.model if isinstance(outcome, DiagnosticsOutcome) else outcome.key.model
+    pin(
+        store,
+        f"model_digest:{model}",
+        outcome.model_digest,
+        f"the weights of model {model!r}",
+        "restore the checkpoints it started with (a cleared cache retrains, and "
+        "another device or thread count trains other weights)",
+    )
+    if isinstance(outcome, DiagnosticsOutcome):
+        store.write_diagnostics(outcome.model, outcome.values)
+    elif isinstance(outcome, ShiftOutcome):
+        store.write_shift_job(outcome.key, outcome.metrics, outcome.samples, outcome.seconds)
+    else:
+        store.write_job(
+            outcome.key,
+            outcome.metrics,
+            outcome.samples,
+            outcome.examples,
+            outcome.seconds,
+            explain=outcome.explain,
+            transform_examples=outcome.transform_examples,
+        )
+
+
+#: Job metrics that are counts over samples: a job cut into shards sums its shards' counts.
+#: Every other metric of a sharded job is recomputed from its joined samples (`job_metrics`).
+SUMMED_METRICS = ("margin_fallback", "margin_fallback_fooled")
+
+
+def merge_shards(parts: list[JobOutcome]) -> JobOutcome:
+    """One job's outcome from the outcomes of its shards (in any order).
+
+    The per-sample columns are joined in row order and the metrics recomputed from them with
+    `job_metrics`, as the job computes them on the whole split; the counts in
+    `SUMMED_METRICS` are summed, and an EOT job's transformation metrics are recomputed from
+    its shards' per-sample verdicts (`eot.eot_metrics`). A job of one shard is returned as
+    it is.
+
+    Raises:
+        ValueError: shards that ran on other weights, or a metric that is neither
+            recomputed nor summed (a new per-job metric must say how shards join).
+    """
+    parts = sorted(parts, key=lambda p: int(p.samples["idx"][0]))
+    if len(parts) == 1:
+        return parts[0]
+    key = parts[0].key
+    digests = {p.model_digest for p in parts}
+    if len(digests) > 1:
+        raise ValueError(f"the shards of job {key} ran on different weights: {sorted(digests)}")
+    samples = {c: np.concatenate([p.samples[c] for p in parts]) for c in parts[0].samples}
+    metrics = job_metrics(samples)
+    judged = [p.transform_judgement for p in parts if p.transform_judgement is not None]
+    judgement = None
+    if judged:  # an EOT job: its shares among the correct samples, from the joined verdicts
+        judgement = ([v for batch_verdicts, _ in judged for v in batch_verdicts], judged[0][1])
+        clean_correct = samples["clean_pred"] == samples["label"]
+        metrics.update(eot_metrics(judgement[0], clean_correct, judgement[1]))
+    for name in SUMMED_METRICS:
+        if any(name in p.metrics for p in parts):
+            metrics[name] = float(sum(p.metrics.get(name, 0.0) for p in parts))
+    unknown = sorted({m for p in parts for m in p.metrics} - metrics.keys())
+    if unknown:
+        raise ValueError(
+            f"metric(s) {unknown} of job {key} cannot be joined across shards: add them to "
+            f"SUMMED_METRICS, or compute them in job_metrics"
+        )
+    return JobOutcome(
+        key,
+        metrics,
+        samples,
+        [e for p in parts for e in p.examples],  # only the shard of batch 0 keeps them
+        sum(p.seconds for p in parts),
+        parts[0].model_digest,
+        None,
+        [t for p in parts for t in p.transform_examples],  # only the shard of batch 0 has any
+        judgement,
+    )
+
+
+def _shift(bench: Workbench, key: ShiftKey) -> ShiftOutcome:
     """Run one shift job on the bench's current model (see `shift_jobs.evaluate_shift`)."""
     built = bench.model(key.model)
     metrics, samples, seconds = evaluate_shift(
@@ -758,12 +879,148 @@ def _shift(
         y=bench.y,
         batches=bench.batches(),
         seed=bench.config.run.seed,
-        ood_sets=prepared.ood_sets,
+        ood_sets=bench.ood_sets,
         device=bench.device,
         reseed=lambda b: _reseed(built.evaluate, bench._eval_seed(key.model, b)),
-        progress=progress,
     )
     return ShiftOutcome(key, metrics, samples, seconds, bench.digests[key.model])
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit the executors run: a model's diagnostics, a shift job, or an attack job or
+    the shard of it that holds rows [start, stop) of the evaluated split.
+
+    Small and picklable: the data, the models and the config travel in `Resources`. Every
+    seed a task uses derives from the run seed, its key and each batch's global index, so
+    its outcome does not depend on where, when or in what order it runs.
+
+    Attributes:
+        key: the unit of work.
+        start, stop: the shard's rows (stop None: to the end); whole batches.
+        shards: how many tasks the job is cut into (the runner waits for all of them).
+    """
+
+    key: Work
+    start: int = 0
+    stop: int | None = None
+    shards: int = 1
+
+    @property
+    def kind(self) -> str:
+        """ "job", "diagnostics" or "shift" (how the store's failed table names it)."""
+        if isinstance(self.key, DiagnosticsKey):
+            return "diagnostics"
+        return "shift" if isinstance(self.key, ShiftKey) else "job"
+
+    def key_dict(self) -> dict[str, object]:
+        """The key's fields (the failed table stores them as JSON)."""
+        return {f: getattr(self.key, f) for f in self.key.__dataclass_fields__}
+
+    def describe(self) -> str:
+        key = self.key
+        if isinstance(key, DiagnosticsKey):
+            text = f"{key.model} / gradient-masking diagnostics"
+        elif isinstance(key, ShiftKey):
+            text = f"{key.model} / {key.kind} {key.name} {key.severity}"
+        else:
+            text = f"{key.model} / {key.attack} / eps={key.eps:g}"
+        if self.shards > 1:
+            text += f" / rows {self.start}:{self.stop}"
+        return text
+
+
+def plan_tasks(config: Config, pending: list[Work], n_examples: int) -> list[Task]:
+    """The tasks of the pending work, in its order (grouped by model).
+
+    An attack job is cut into shards of [executor] shard_size rows when that is set and
+    smaller than the split; diagnostics and shift jobs compare the whole split, and run as
+    one task each.
+    """
+    size = config.executor.shard_size
+    tasks: list[Task] = []
+    for item in pending:
+        if isinstance(item, JobKey) and size is not None and size < n_examples:
+            starts = range(0, n_examples, size)
+            tasks += [Task(item, s, min(s + size, n_examples), len(starts)) for s in starts]
+        else:
+            tasks.append(Task(item))
+    return tasks
+
+
+@dataclass(frozen=True)
+class RunData:
+    """The evaluated images (N, C, H, W) and labels (N,), and the [shift] OOD sets."""
+
+    x: Tensor
+    y: Tensor
+    ood_sets: dict[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What every task of a run shares: shipped once by the executor, not once per task.
+
+    Attributes:
+        token: this run's id; a process keeps one `Workbench` (its built model, its clean
+            predictions) per token and reuses it across the run's tasks.
+        config, options: the run's config and options.
+        device: where the tasks compute ("cpu", "cuda": on a Ray worker, its GPU).
+        fingerprint: the run's data fingerprint (keys the cached zoo models).
+        data: the evaluated set and the OOD sets (`RunData`).
+        user_models: model name -> the user's built model (factory + checkpoint).
+    """
+
+    token: str
+    config: Config
+    device: str
+    options: RunOptions
+    fingerprint: str
+    data: Shipped[RunData]
+    user_models: Mapping[str, Shipped[nn.Module]] = field(default_factory=dict)
+
+
+_BENCH: dict[str, Workbench] = {}  # this process's bench, keyed by the run's token
+
+
+def _workbench(resources: Resources) -> Workbench:
+    """This process's bench for the run (built by its first task here)."""
+    if resources.token not in _BENCH:
+        _BENCH.clear()
+        data = resources.data.get()
+        _BENCH[resources.token] = Workbench(
+            resources.config,
+            data.x,
+            data.y,
+            torch.device(resources.device),
+            resources.options,
+            fingerprint=resources.fingerprint,
+            prebuilt=resources.user_models,
+            ood_sets=data.ood_sets,
+        )
+    return _BENCH[resources.token]
+
+
+def release_workbench() -> None:
+    """Free this process's bench (its model and data) once a run is over."""
+    _BENCH.clear()
+
+
+def run_task(task: Task, resources: Resources) -> Outcome:
+    """Compute one task's outcome: a pure function of the task and the run's resources.
+
+    The model comes from the checkpoint cache (zoo models, trained by the driver before any
+    task) or from `Resources.user_models`, and is kept for the next task of the same model
+    in this process; that cache never changes a number (every computation is reseeded).
+    """
+    bench = _workbench(resources)
+    key = task.key
+    if isinstance(key, DiagnosticsKey):
+        return bench.diagnose(key)
+    if isinstance(key, ShiftKey):
+        return _shift(bench, key)
+    stop = len(bench.y) if task.stop is None else task.stop
+    return bench.evaluate(key, shard=slice(task.start, stop))
 
 
 def _environment(device: torch.device, options: RunOptions) -> dict[str, object]:

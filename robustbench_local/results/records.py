@@ -39,6 +39,7 @@ from robustbench_local.results.schema import (
 
 __all__ = [
     "SUMMARY_SCHEMA_VERSION",
+    "FailedRow",
     "FigureEntry",
     "OodRow",
     "PerClassRow",
@@ -623,6 +624,36 @@ def _probe_from_dict(data: object) -> ProbeComparison:
 
 
 @dataclass(frozen=True)
+class FailedRow:
+    """A task that raised on every attempt; the next run of the same command retries it.
+
+    Attributes:
+        kind: "job", "diagnostics" or "shift".
+        key: the task's key fields (model, attack, eps for a job).
+        error: the last attempt's exception, "Type: message" on one line.
+        attempts: how many times it ran.
+    """
+
+    kind: str
+    key: Mapping[str, Any]
+    error: str
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": dict(self.key),
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> FailedRow:
+        data = _require(data, "failed[]", ("kind", "key", "error", "attempts"))
+        return cls(str(data["kind"]), dict(data["key"]), str(data["error"]), int(data["attempts"]))
+
+
+@dataclass(frozen=True)
 class Summary:
     """A run's summary (see the module docstring); ``to_dict`` is summary.json's content.
 
@@ -641,6 +672,7 @@ class Summary:
         per_class: per job and class (classes in label order), in store order of the jobs.
         shift_per_class: per corruption job and class (classes in label order), the jobs
             in the order of ``shift``.
+        failed: the tasks that failed on every attempt (the run is not complete).
     """
 
     run: RunInfo
@@ -656,6 +688,7 @@ class Summary:
     shift_summary: tuple[ShiftSummaryRow, ...] = ()
     per_class: tuple[PerClassRow, ...] = ()
     shift_per_class: tuple[ShiftPerClassRow, ...] = ()
+    failed: tuple[FailedRow, ...] = ()
 
     def rows_of(self, model: str) -> list[ResultRow]:
         """The model's result rows, in store order."""
@@ -686,6 +719,7 @@ class Summary:
             "shift_summary": [r.to_dict() for r in self.shift_summary],
             "per_class": [r.to_dict() for r in self.per_class],
             "shift_per_class": [r.to_dict() for r in self.shift_per_class],
+            "failed": [r.to_dict() for r in self.failed],
         }
 
     @classmethod
@@ -731,4 +765,5 @@ class Summary:
             shift_per_class=tuple(
                 ShiftPerClassRow.from_dict(r) for r in _list(data, "shift_per_class", "summary")
             ),
+            failed=tuple(FailedRow.from_dict(r) for r in _list(data, "failed", "summary")),
         )

@@ -61,6 +61,7 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "SHIFT_SAMPLE_COLUMNS",
     "ConceptRecord",
+    "FailedTask",
     "JobExplain",
     "JobKey",
     "JobRecord",
@@ -128,7 +129,22 @@ CREATE TABLE IF NOT EXISTS transform_examples (
     clean_confidence REAL NOT NULL, adv_confidence REAL NOT NULL,
     PRIMARY KEY (job, idx, draw)
 );
+CREATE TABLE IF NOT EXISTS failed (
+    kind TEXT NOT NULL, key TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL,
+    finished REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 """
+
+
+@dataclass(frozen=True)
+class FailedTask:
+    """A task that raised on every attempt (see `ResultsStore.write_failure`)."""
+
+    kind: str
+    key: dict[str, Any]
+    error: str
+    attempts: int
 
 
 class StoreError(ValueError):
@@ -329,6 +345,37 @@ class ResultsStore:
 
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    # ---- failed tasks ------------------------------------------------------------------
+    # A task that raised on every attempt: kept until the next run plans it again (its job
+    # is not finished, so a resume retries it).
+    def write_failure(
+        self, kind: str, key: Mapping[str, object], error: str, attempts: int
+    ) -> None:
+        """Record a failed task: its kind ("job", "diagnostics", "shift"), its key's fields,
+        the last error (one line) and how many times it ran."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO failed VALUES (?, ?, ?, ?, ?)",
+                (kind, _dumps(dict(key)), error, attempts, time.time()),
+            )
+
+    def failures(self) -> list[FailedTask]:
+        """The failed tasks, in the order they failed (none in a store older than them)."""
+        has = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'failed'"
+        ).fetchone()
+        if has is None:
+            return []
+        rows = self._db.execute(
+            "SELECT kind, key, error, attempts FROM failed ORDER BY finished, rowid"
+        )
+        return [FailedTask(kind, json.loads(key), error, n) for kind, key, error, n in rows]
+
+    def clear_failures(self) -> None:
+        """Forget the failures: the run about to start plans those tasks again."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM failed")
 
     # ---- jobs --------------------------------------------------------------------------
     def write_job(

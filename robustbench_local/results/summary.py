@@ -41,6 +41,7 @@ from robustbench_local.results.masking import (
     masking_warnings,
 )
 from robustbench_local.results.records import (
+    FailedRow,
     OodRow,
     PerClassRow,
     ResultRow,
@@ -648,6 +649,7 @@ def summarize(store: ResultsStore) -> Summary:
         shift_summary=tuple(shift_summary(shift, mce_baseline(config, shift))),
         per_class=tuple(per_class),
         shift_per_class=tuple(shift_classes),
+        failed=tuple(FailedRow(f.kind, f.key, f.error, f.attempts) for f in store.failures()),
     )
 
 

@@ -215,10 +215,23 @@ def test_a_run_stores_the_eot_rows_and_their_gallery(tmp_path) -> None:
         metrics = jobs[clean_job].metrics
         assert metrics["transform_success_rate"] == metrics["transform_clean_error_rate"]
         first = {k: dict(r.metrics) for k, r in jobs.items()}
-    with run_benchmark(config, tmp_path / "again", options) as store:
+        first_gallery = {k: store.transform_examples(k) for k in jobs}
+    # The same run cut into shards of one batch each (explanations need whole jobs): the EOT
+    # numbers are joined from the shards' per-sample verdicts, and equal the whole job's.
+    sharded_path = tmp_path / "sharded.toml"
+    sharded_path.write_text(
+        _write(tmp_path).read_text()
+        + "\n[executor]\nshard_size = 30\n\n[explain]\nenabled = false\n"
+    )
+    sharded = load_config(sharded_path)
+    with run_benchmark(sharded, tmp_path / "sharded", options) as store:
         again = {r.key: dict(r.metrics) for r in store.jobs()}
+        again_gallery = {k: store.transform_examples(k) for k in again}
     assert first.keys() == again.keys()
     for key in first:
-        for name in TRANSFORM_METRICS:
+        for name in (*TRANSFORM_METRICS, "accuracy", "attack_success_rate"):
             if name in first[key]:
                 assert first[key][name] == again[key][name], (key, name)
+        assert [(g.idx, g.draw, g.adv_pred) for g in first_gallery[key]] == [
+            (g.idx, g.draw, g.adv_pred) for g in again_gallery[key]
+        ]

@@ -137,9 +137,16 @@ class JobOutcome:
     seconds: float = 0.0
     model_digest: str = ""  # of the weights the job ran on (see provenance)
     explain: JobExplain | None = None  # [explain]: the examples' maps, the model's concepts
-    transform_examples: list[TransformExample] = field(default_factory=list)  # EOT attacks
-    # An EOT job's per-batch verdicts and robust fraction, for joining shards (`merge_shards`).
+    # An EOT job's per-batch verdicts under fresh transformations (with the gallery drawn in
+    # batch 0) and the robust fraction they are judged by; `merge_shards` joins them.
     transform_judgement: tuple[list[TransformVerdicts], float] | None = None
+
+    @property
+    def transform_examples(self) -> list[TransformExample]:
+        """An EOT job's gallery: its images under random transformations (else empty)."""
+        if self.transform_judgement is None:
+            return []
+        return [shot for verdicts in self.transform_judgement[0] for shot in verdicts.gallery]
 
 
 @dataclass(frozen=True)
@@ -490,7 +497,6 @@ class Workbench:
             time.perf_counter() - started,
             self.digests[job.model],
             None if explained is None else explained.stored,
-            verdicts[0].gallery if verdicts else [],
             judgement,
         )
 
@@ -863,7 +869,6 @@ def merge_shards(parts: list[JobOutcome]) -> JobOutcome:
         sum(p.seconds for p in parts),
         parts[0].model_digest,
         None,
-        [t for p in parts for t in p.transform_examples],  # only the shard of batch 0 has any
         judgement,
     )
 

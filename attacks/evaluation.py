@@ -236,7 +236,7 @@ def fooled_under_transform(
     return counts.double() / samples
 
 
-def _least_count(fraction: float, samples: int) -> int:
+def least_count(fraction: float, samples: int) -> int:
     """The fewest of ``samples`` draws that make at least ``fraction`` of them (>= 1).
 
     ceil(fraction * samples), except where the product lands a rounding error above an
@@ -276,7 +276,7 @@ def survives_transform(
     """
     fraction = check_fraction("fraction", fraction, allow_zero=False)
     counts = _fooled_counts(model, x_adv, y, transform, samples, generator, targeted, batch_size)
-    return counts >= _least_count(fraction, samples)
+    return counts >= least_count(fraction, samples)
 
 
 def transform_success_rate(

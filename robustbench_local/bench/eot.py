@@ -22,11 +22,15 @@ import torch
 from torch import Tensor, nn
 
 from attacks import apgd, fooled_under_transform, pgd
+from attacks._checks import check_fraction, check_positive_int
 from attacks.apgd import validate_options as validate_apgd
 from attacks.descent import eval_mode
+from attacks.evaluation import least_count
 from attacks.pgd import validate_options as validate_pgd
+from robustbench_local.results.schema import TRANSFORM_METRICS
 from robustbench_local.results.store import TransformExample
 from robustbench_local.shifts import RandomTransform, random_transform
+from robustbench_local.shifts.transforms import check_severity, check_transform_names
 
 __all__ = [
     "DEFAULT_TRANSFORMS",
@@ -101,25 +105,17 @@ def apgd_eot(
 
 def _validate_eot(validate_attack: Any, **params: Any) -> None:
     """The EOT parameters' rules, then the attack's own for the rest."""
-    if "transforms" in params or "severity" in params:
-        transforms = params.get("transforms", DEFAULT_TRANSFORMS)
+    if "transforms" in params:
+        transforms = params["transforms"]
         if isinstance(transforms, str):
             raise TypeError(f"transforms must be a list of names; got {transforms!r}")
-        try:
-            random_transform(tuple(transforms), params.get("severity", 3))
-        except (TypeError, ValueError) as err:
-            # The shifts package names its argument "names"; a config calls it transforms.
-            raise type(err)(str(err).replace("names", "transforms")) from None
+        check_transform_names(transforms, "transforms")
+    if "severity" in params:
+        check_severity(params["severity"])
     if "robust_fraction" in params:
-        fraction = params["robust_fraction"]
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
-            raise TypeError(f"robust_fraction must be a number; got {fraction!r}")
-        if not 0.0 < fraction <= 1.0:
-            raise ValueError(f"robust_fraction must be in (0, 1]; got {fraction!r}")
+        check_fraction("robust_fraction", params["robust_fraction"], allow_zero=False)
     if "eval_draws" in params:
-        draws = params["eval_draws"]
-        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-            raise ValueError(f"eval_draws must be an int >= 1; got {draws!r}")
+        check_positive_int("eval_draws", params["eval_draws"])
     own = ("transforms", "severity", *JUDGEMENT_PARAMS)
     validate_attack(**{k: v for k, v in params.items() if k not in own})
 
@@ -148,12 +144,14 @@ class TransformVerdicts:
     Attributes:
         clean: (B,) float, the share of draws on which the transformed clean input fools.
         adv: (B,) float, the same for the adversarial input.
+        draws: the number of draws each share is of.
         gallery: the first images of the job's first batch (`GALLERY_EXAMPLES`), each
             under `GALLERY_DRAWS` draws, clean and adversarial under the same draw.
     """
 
     clean: np.ndarray
     adv: np.ndarray
+    draws: int
     gallery: list[TransformExample] = field(default_factory=list)
 
 
@@ -206,7 +204,7 @@ def judge_batch(
             model, inputs, y, transform, samples=draws, generator=generator
         )
         shares.append(fooled.cpu().numpy())
-    verdicts = TransformVerdicts(clean=shares[0], adv=shares[1])
+    verdicts = TransformVerdicts(clean=shares[0], adv=shares[1], draws=draws)
     if gallery:
         keep = min(GALLERY_EXAMPLES, len(y))
         generator = torch.Generator(device=x.device).manual_seed(seed + 1)
@@ -255,18 +253,16 @@ def eot_metrics(
         input (the transformations alone); transform_fooled_mean: the mean share of draws
         the adversarial example fools on. NaN when no sample is classified correctly.
     """
-    clean = np.concatenate([v.clean for v in verdicts])
-    adv = np.concatenate([v.adv for v in verdicts])
     if not clean_correct.any():
-        nan = float("nan")
-        return dict.fromkeys(
-            ("transform_success_rate", "transform_clean_error_rate", "transform_fooled_mean"),
-            nan,
-        )
-    # The attacks' rule: at least ceil(fraction * draws) draws, robust to float error.
-    threshold = robust_fraction - 1e-9
+        return dict.fromkeys(TRANSFORM_METRICS, float("nan"))
+    clean = np.concatenate([v.clean for v in verdicts])[clean_correct]
+    adv = np.concatenate([v.adv for v in verdicts])[clean_correct]
+    draws = verdicts[0].draws
+    # The attacks' rule (`attacks.survives_transform`): at least ceil(fraction * draws) of
+    # the draws, e.g. 29 of 32 for 0.9. A share is a count over draws: rint recovers it.
+    need = least_count(robust_fraction, draws)
     return {
-        "transform_success_rate": float(np.mean(adv[clean_correct] >= threshold)),
-        "transform_clean_error_rate": float(np.mean(clean[clean_correct] >= threshold)),
-        "transform_fooled_mean": float(np.mean(adv[clean_correct])),
+        "transform_success_rate": float(np.mean(np.rint(adv * draws) >= need)),
+        "transform_clean_error_rate": float(np.mean(np.rint(clean * draws) >= need)),
+        "transform_fooled_mean": float(np.mean(adv)),
     }

@@ -84,6 +84,8 @@ __all__ = [
     "RandomTransform",
     "Transform",
     "TransformFn",
+    "check_severity",
+    "check_transform_names",
     "random_transform",
 ]
 
@@ -215,29 +217,44 @@ for _name, _fn, _description in (
 del _name, _fn, _description
 
 
-def _check_names(names: object) -> tuple[str, ...]:
+def check_transform_names(names: object, argument: str = "names") -> tuple[str, ...]:
+    """One transform name or a non-empty sequence of them, as a tuple.
+
+    Args:
+        names: what to check.
+        argument: how errors name it (a benchmark config calls it "transforms").
+
+    Raises:
+        TypeError: not a string or a sequence, or a name that is not a string.
+        ValueError: empty, or an unknown name (``argument[i]``, with the closest valid one).
+    """
     if isinstance(names, str):
         names = (names,)
     elif not isinstance(names, Sequence):
         raise TypeError(
-            "names must be a transform name or a sequence of them "
+            f"{argument} must be a transform name or a sequence of them "
             f"({', '.join(TRANSFORMS.names())}); got {type(names).__name__}"
         )
     names = tuple(names)
     if not names:
         raise ValueError(
-            "names must name at least one transform (an empty composition is not allowed); "
-            f"choose from {', '.join(TRANSFORMS.names())}"
+            f"{argument} must name at least one transform (an empty composition is not "
+            f"allowed); choose from {', '.join(TRANSFORMS.names())}"
         )
     for i, name in enumerate(names):
         try:
             TRANSFORMS.entry(name)
         except (TypeError, ValueError) as error:
-            raise type(error)(f"names[{i}]: {error}") from None
+            raise type(error)(f"{argument}[{i}]: {error}") from None
     return names
 
 
-def _check_severity(severity: object) -> int:
+def check_severity(severity: object) -> int:
+    """An int from 1 to `MAX_SEVERITY`.
+
+    Raises:
+        TypeError: not an int (a bool included); ValueError: outside 1..5.
+    """
     if isinstance(severity, bool) or not isinstance(severity, numbers.Integral):
         raise TypeError(
             f"severity must be an int from 1 to {MAX_SEVERITY}; got {type(severity).__name__}"
@@ -280,8 +297,8 @@ class RandomTransform:
     severity: int = 3
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "names", _check_names(self.names))
-        object.__setattr__(self, "severity", _check_severity(self.severity))
+        object.__setattr__(self, "names", check_transform_names(self.names))
+        object.__setattr__(self, "severity", check_severity(self.severity))
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """Transform x, drawing each transformation's parameters per sample from generator.
@@ -331,4 +348,4 @@ def random_transform(names: str | Sequence[str], severity: int = 3) -> RandomTra
         ValueError: names is empty, a name is unknown (an `UnknownNameError` naming its
             position and the closest valid name), severity is outside 1..5.
     """
-    return RandomTransform(names=_check_names(names), severity=severity)
+    return RandomTransform(names=check_transform_names(names), severity=severity)

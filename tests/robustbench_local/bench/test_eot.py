@@ -93,7 +93,7 @@ def test_the_eot_entries_take_their_transformations_from_the_config(tmp_path) ->
         ('transforms = "rotate"', "transforms", "must be a list of strings"),
         ("transforms = []", "transforms", "transforms"),
         ("severity = 9", "severity", "severity must be an int from 1 to 5; got 9"),
-        ("robust_fraction = 1.5", "robust_fraction", "must be in (0, 1]"),
+        ("robust_fraction = 1.5", "robust_fraction", "must be a number in (0, 1]"),
         ("eval_draws = 0", "eval_draws", "eval_draws must be an int >= 1"),
         ("eot_samples = 0", "eot_samples", "eot_samples"),
     ],
@@ -110,12 +110,14 @@ def test_a_bad_eot_parameter_names_its_key(tmp_path, line, key, message) -> None
 
 def test_eot_metrics_known_answers() -> None:
     verdicts = [
-        TransformVerdicts(clean=np.array([0.0, 1.0, 0.0]), adv=np.array([0.95, 1.0, 0.5])),
-        TransformVerdicts(clean=np.array([0.0]), adv=np.array([0.9])),
+        TransformVerdicts(
+            clean=np.array([0.0, 1.0, 0.0]), adv=np.array([0.95, 1.0, 0.5]), draws=20
+        ),
+        TransformVerdicts(clean=np.array([0.0]), adv=np.array([0.9]), draws=20),
     ]
     correct = np.array([True, False, True, True])
     metrics = eot_metrics(verdicts, correct, 0.9)
-    # Among samples 0, 2, 3: adversarial shares 0.95, 0.5, 0.9 (0.9 counts: at least 90%).
+    # Among samples 0, 2, 3: 19, 10 and 18 of 20 draws (18 counts: at least 90%).
     assert metrics["transform_success_rate"] == pytest.approx(2 / 3)
     assert metrics["transform_clean_error_rate"] == 0.0
     assert metrics["transform_fooled_mean"] == pytest.approx((0.95 + 0.5 + 0.9) / 3)
